@@ -1,0 +1,491 @@
+package wszero
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+)
+
+// ErrClosed is returned when sending to, or grouping, a client that has
+// disconnected or is being closed.
+var ErrClosed = errors.New("wszero: the client has disconnected")
+
+// Close codes wszero sends, with the reason in words.
+const (
+	closeNormal    = websocket.CloseNormalClosure   // Client.Close
+	closeGoingAway = websocket.CloseGoingAway       // server shutting down
+	closePolicy    = websocket.ClosePolicyViolation // too slow, too fast
+	closeTooBig    = websocket.CloseMessageTooBig   // message over the size limit
+)
+
+// Client is one connected browser or program.
+//
+// All methods of Client are safe to call from any goroutine, during or after
+// the connection. Sending never blocks: frames go to the client's own queue,
+// written by its own writer; a client whose queue overflows is disconnected.
+type Client struct {
+	id     string
+	seq    uint64 // connection order, for stable listings
+	server *Server
+	conn   *websocket.Conn
+	batch  *batchConn
+	remote string
+
+	limiter     *rate.Limiter
+	floodWindow time.Time // start of the second in which dropped is counted
+	dropped     int       // messages dropped by the rate limit in that second
+
+	mu        sync.Mutex
+	queue     []outFrame // frames waiting for the writer
+	queued    int        // bytes in queue
+	writing   bool       // a writer goroutine is running
+	closing   bool       // a close frame is queued; nothing more is accepted
+	groups    map[string]struct{}
+	state     map[string]any
+	hardClose *time.Timer
+	pingTimer *time.Timer
+
+	closeOnce  sync.Once
+	connClosed chan struct{} // closed once the network connection is closed
+}
+
+// frameKind says how the writer sends a queued frame.
+type frameKind uint8
+
+const (
+	frameText frameKind = iota
+	framePing
+	frameClose
+)
+
+// outFrame is one frame waiting in a client's queue.
+type outFrame struct {
+	kind     frameKind
+	data     []byte                     // the payload (shared by a broadcast's frames)
+	prepared *websocket.PreparedMessage // a broadcast's frame, prepared once for all members
+}
+
+// newClientID returns a random ID, unique across servers in practice.
+func newClientID() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("wszero: no randomness for client IDs: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ID returns the client's unique ID, a short random string.
+func (c *Client) ID() string { return c.id }
+
+// String returns the client's ID and address, for logs.
+func (c *Client) String() string { return c.id + "@" + c.remote }
+
+// Send sends the message {"op": op, …params} to this client.
+// params is nil, a Params or map, or a struct that marshals to a JSON object;
+// op wins over an "op" key in params. Send returns ErrClosed once the
+// client has gone.
+func (c *Client) Send(op string, params any) error {
+	if err := checkSendOp(op); err != nil {
+		return err
+	}
+	data, err := encodeMessage(op, params)
+	if err != nil {
+		return err
+	}
+	return c.enqueue(outFrame{kind: frameText, data: data})
+}
+
+// EvalJS asks the browser to run script (the "eval_js" op). It is meant for
+// teaching: never put text that came from another client into script.
+func (c *Client) EvalJS(script string) error {
+	return c.Send("eval_js", Params{"script": script})
+}
+
+// Set stores a value under key for this client; Get returns it.
+func (c *Client) Set(key string, value any) {
+	c.mu.Lock()
+	if c.state == nil {
+		c.state = make(map[string]any)
+	}
+	c.state[key] = value
+	c.mu.Unlock()
+}
+
+// Get returns the value Set stored under key, or nil.
+func (c *Client) Get(key string) any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state[key]
+}
+
+// Close disconnects the client after the messages already sent to it are
+// written. Its disconnect handler runs. Close may be called more than once.
+func (c *Client) Close() {
+	c.closeWith(closeNormal, "closed by the server")
+}
+
+// sendError sends {"op": "error", "msg": msg}, answering the call ref when
+// it is not nil.
+func (c *Client) sendError(ref []byte, msg string) {
+	var b bytes.Buffer
+	b.WriteString(`{"op":"error","msg":`)
+	writeJSON(&b, msg)
+	if ref != nil {
+		b.WriteString(`,"_ref":`)
+		b.Write(ref)
+	}
+	b.WriteByte('}')
+	_ = c.enqueue(outFrame{kind: frameText, data: b.Bytes()})
+}
+
+// sendReply answers the call ref with result.
+func (c *Client) sendReply(ref []byte, op string, result any) {
+	res, err := json.Marshal(result)
+	if err != nil {
+		c.server.logger().Error("wszero: handler result cannot be sent as JSON", "op", op, "err", err)
+		c.sendError(ref, fmt.Sprintf("%s returned a value that cannot be sent as JSON: %v", op, err))
+		return
+	}
+	var b bytes.Buffer
+	b.Grow(len(res) + len(ref) + 32)
+	b.WriteString(`{"op":"_reply","_ref":`)
+	b.Write(ref)
+	b.WriteString(`,"result":`)
+	b.Write(res)
+	b.WriteByte('}')
+	_ = c.enqueue(outFrame{kind: frameText, data: b.Bytes()})
+}
+
+// enqueue adds a frame to the client's queue and makes sure a writer runs.
+// It never blocks. A full queue disconnects the client: it is too slow.
+func (c *Client) enqueue(f outFrame) error {
+	lim := &c.server.opts
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	size := len(f.data)
+	if len(c.queue) >= lim.queueMessages || c.queued+size > lim.queueBytes {
+		n, bytes := len(c.queue), c.queued
+		clear(c.queue)
+		c.queue, c.queued = c.queue[:0], 0
+		reason := fmt.Sprintf("too slow: %d messages (%d bytes) were waiting to be sent; the limit is %d messages or %d bytes",
+			n, bytes, lim.queueMessages, lim.queueBytes)
+		c.closeLocked(closePolicy, reason)
+		c.mu.Unlock()
+		c.server.logger().Warn("wszero: client disconnected: its send queue overflowed", "client", c.id, "queued", n, "bytes", bytes)
+		return fmt.Errorf("%w: it was %s", ErrClosed, reason)
+	}
+	c.queue = append(c.queue, f)
+	c.queued += size
+	c.startWriterLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// startWriterLocked starts the writer goroutine unless one runs. c.mu is held.
+func (c *Client) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// closeWith queues a close frame behind what is already queued, after which
+// the writer closes the connection.
+func (c *Client) closeWith(code int, reason string) {
+	c.mu.Lock()
+	c.closeLocked(code, reason)
+	c.mu.Unlock()
+}
+
+// closeLocked does closeWith's work; c.mu is held.
+func (c *Client) closeLocked(code int, reason string) {
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.queue = append(c.queue, outFrame{kind: frameClose, data: websocket.FormatCloseMessage(code, reason)})
+	c.startWriterLocked()
+	// However stuck the peer is, the connection ends within the write timeout.
+	c.hardClose = time.AfterFunc(c.server.opts.writeTimeout, c.closeConn)
+}
+
+// closeConn closes the network connection, once.
+func (c *Client) closeConn() {
+	c.closeOnce.Do(func() {
+		c.conn.Close()
+		close(c.connClosed)
+	})
+}
+
+// writeLoop writes queued frames, merging everything queued at once into a
+// single write, and exits when the queue is empty.
+func (c *Client) writeLoop() {
+	var batch []outFrame
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.writing = false
+			if cap(c.queue) > 64 {
+				c.queue = nil // let a burst's backlog go
+			}
+			c.mu.Unlock()
+			return
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.queued = 0
+		c.mu.Unlock()
+
+		last, err := c.writeBatch(batch)
+		clear(batch)
+		if err != nil || last {
+			c.closeConn()
+			c.mu.Lock()
+			c.closing = true
+			clear(c.queue)
+			c.queue, c.queued, c.writing = nil, 0, false
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// writeBatch writes frames in one system call. last reports that a close
+// frame was written, after which the connection is done.
+func (c *Client) writeBatch(frames []outFrame) (last bool, err error) {
+	deadline := time.Now().Add(c.server.opts.writeTimeout)
+	if err := c.conn.SetWriteDeadline(deadline); err != nil {
+		return false, err
+	}
+	c.batch.begin()
+	for i := range frames {
+		f := &frames[i]
+		switch {
+		case f.prepared != nil:
+			err = c.conn.WritePreparedMessage(f.prepared)
+		case f.kind == frameText:
+			err = c.conn.WriteMessage(websocket.TextMessage, f.data)
+		case f.kind == framePing:
+			err = c.conn.WriteControl(websocket.PingMessage, nil, deadline)
+		case f.kind == frameClose:
+			err = c.conn.WriteControl(websocket.CloseMessage, f.data, deadline)
+			last = true
+		}
+		if err != nil || last {
+			break
+		}
+	}
+	if ferr := c.batch.flush(); err == nil {
+		err = ferr
+	}
+	if errors.Is(err, websocket.ErrCloseSent) {
+		err = nil
+		last = true
+	}
+	return last, err
+}
+
+// readLoop reads, decodes and binds messages and hands them to the handler
+// loop, until the connection ends; then the client leaves.
+func (c *Client) readLoop() {
+	s := c.server
+	code, reason := closeNormal, ""
+	var buf bytes.Buffer
+	c.touch()
+	for {
+		kind, r, err := c.conn.NextReader()
+		if err != nil {
+			if ce, ok := err.(*websocket.CloseError); ok {
+				reason = fmt.Sprintf("the client closed the connection (%d %s)", ce.Code, ce.Text)
+			}
+			break
+		}
+		c.touch()
+		buf.Reset()
+		n, err := buf.ReadFrom(io.LimitReader(r, s.opts.maxMessageSize+1))
+		if err != nil {
+			break
+		}
+		if n > s.opts.maxMessageSize {
+			code = closeTooBig
+			reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
+			s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
+			break
+		}
+		verdict := c.checkRate()
+		if verdict == rateDropped {
+			continue
+		}
+		if verdict == rateFlood {
+			code = closePolicy
+			reason = fmt.Sprintf("too many messages: the limit is %g a second", s.opts.ratePerSecond)
+			s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", c.id, "limit", s.opts.ratePerSecond)
+			break
+		}
+		if kind != websocket.TextMessage {
+			c.sendError(nil, `wszero takes text frames holding JSON, like {"op": "hello"}; this was a binary frame`)
+			continue
+		}
+		in, err := s.decode(buf.Bytes())
+		if err != nil {
+			c.sendError(in.ref, err.Error())
+			continue
+		}
+		s.submit(func() { s.run(c, in) })
+		if buf.Cap() > 16<<10 {
+			buf = bytes.Buffer{} // do not keep a big message's buffer alive
+		}
+	}
+	c.leave(code, reason)
+}
+
+// rateVerdict is what the rate limit decides about one incoming message.
+type rateVerdict uint8
+
+const (
+	rateOK      rateVerdict = iota // handle it
+	rateDropped                    // over the limit: drop it
+	rateFlood                      // far over the limit for too long: disconnect
+)
+
+// checkRate applies the rate limit to one incoming message. A message over
+// the limit is dropped, and the sender hears so at most once a second; a
+// client that has more than a burst's worth dropped within a second is
+// flooding and is disconnected.
+func (c *Client) checkRate() rateVerdict {
+	if c.limiter == nil || c.limiter.Allow() {
+		return rateOK
+	}
+	now := time.Now()
+	if now.Sub(c.floodWindow) >= time.Second {
+		c.floodWindow, c.dropped = now, 0
+	}
+	c.dropped++
+	if c.dropped > c.server.opts.rateBurst {
+		return rateFlood
+	}
+	if c.dropped == 1 {
+		c.sendError(nil, fmt.Sprintf("slow down: you are sending more than %g messages a second, so some were dropped", c.server.opts.ratePerSecond))
+	}
+	return rateDropped
+}
+
+// touch pushes the read deadline forward: the peer is alive.
+func (c *Client) touch() {
+	if t := c.server.opts.pongTimeout; t > 0 {
+		_ = c.conn.SetReadDeadline(time.Now().Add(t))
+	}
+}
+
+// leave removes the client from the server and its groups, closes the
+// connection after what is queued, and runs the disconnect handler.
+func (c *Client) leave(code int, reason string) {
+	s := c.server
+	c.stopPing()
+	s.removeClient(c)
+	c.closeWith(code, reason)
+	<-c.connClosed
+	c.mu.Lock()
+	if c.hardClose != nil {
+		c.hardClose.Stop()
+	}
+	c.mu.Unlock()
+	s.logger().Debug("wszero: client disconnected", "client", c.id, "reason", reason)
+	s.submit(func() {
+		defer s.conns.Done()
+		if h := s.handlerFor(opDisconnect); h != nil {
+			s.run(c, incoming{h: h})
+		}
+	})
+}
+
+// startPing sends a ping whenever the keepalive interval passes, so that a
+// peer that vanished without a word is noticed by the read deadline.
+func (c *Client) startPing() {
+	every := c.server.opts.pingInterval
+	if every <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pingTimer = time.AfterFunc(every, func() {
+		if c.enqueue(outFrame{kind: framePing}) == nil {
+			c.mu.Lock()
+			if c.pingTimer != nil {
+				c.pingTimer.Reset(every)
+			}
+			c.mu.Unlock()
+		}
+	})
+}
+
+func (c *Client) stopPing() {
+	c.mu.Lock()
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+		c.pingTimer = nil
+	}
+	c.mu.Unlock()
+}
+
+// batchConn is the network connection under a client's websocket.Conn. While
+// the writer sends a batch, writes are gathered and flushed as one system
+// call; at any other time (the handshake, a pong from the reader) they go
+// straight through.
+type batchConn struct {
+	net.Conn
+	mu       sync.Mutex
+	batching bool
+	buf      *[]byte
+}
+
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// begin starts gathering writes.
+func (b *batchConn) begin() {
+	b.mu.Lock()
+	b.batching = true
+	b.buf = batchBufs.Get().(*[]byte)
+	b.mu.Unlock()
+}
+
+// Write gathers p while a batch is open, else writes it through.
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.batching {
+		*b.buf = append(*b.buf, p...)
+		return len(p), nil
+	}
+	return b.Conn.Write(p)
+}
+
+// flush writes what was gathered and ends the batch.
+func (b *batchConn) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batching = false
+	buf := b.buf
+	b.buf = nil
+	var err error
+	if len(*buf) > 0 {
+		_, err = b.Conn.Write(*buf)
+	}
+	if cap(*buf) <= 64<<10 {
+		*buf = (*buf)[:0]
+		batchBufs.Put(buf)
+	}
+	return err
+}

@@ -1,0 +1,244 @@
+package wszero
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/gorilla/websocket"
+)
+
+// Broadcast sends {"op": op, …params} to every client of the default server.
+func Broadcast(op string, params any) error {
+	return Default().Broadcast(op, params)
+}
+
+// BroadcastTo sends {"op": op, …params} to every member of group on the
+// default server.
+func BroadcastTo(group, op string, params any) error {
+	return Default().BroadcastTo(group, op, params)
+}
+
+// Broadcast sends {"op": op, …params} to every connected client. The message
+// is encoded once for everyone; it returns as soon as the message is queued
+// for each client, and a slow client never delays the others. params takes
+// the same forms as in Client.Send.
+func (s *Server) Broadcast(op string, params any) error {
+	pm, data, err := prepare(op, params)
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.clients {
+		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
+	}
+	return nil
+}
+
+// BroadcastTo sends {"op": op, …params} to every member of group, like
+// Broadcast. A group with no members is not an error.
+func (s *Server) BroadcastTo(group, op string, params any) error {
+	if err := checkGroupName(group); err != nil {
+		return err
+	}
+	pm, data, err := prepare(op, params)
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for c := range s.groups[group] {
+		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
+	}
+	return nil
+}
+
+// Members returns the clients in group, in the order they connected.
+func (s *Server) Members(group string) []*Client {
+	s.mu.RLock()
+	members := make([]*Client, 0, len(s.groups[group]))
+	for c := range s.groups[group] {
+		members = append(members, c)
+	}
+	s.mu.RUnlock()
+	sortByArrival(members)
+	return members
+}
+
+// AddToGroup puts the client in group, so that BroadcastTo(group, …) reaches
+// it. Adding it again does nothing. Group names starting with "_" are
+// reserved for wszero; a client that has disconnected cannot join.
+func (c *Client) AddToGroup(group string) error {
+	if err := checkGroupName(group); err != nil {
+		return err
+	}
+	s := c.server
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clients[c.id] != c {
+		return fmt.Errorf("%w: it cannot join %q", ErrClosed, group)
+	}
+	c.mu.Lock()
+	if c.groups == nil {
+		c.groups = make(map[string]struct{})
+	}
+	c.groups[group] = struct{}{}
+	c.mu.Unlock()
+	members := s.groups[group]
+	if members == nil {
+		members = make(map[*Client]struct{})
+		s.groups[group] = members
+	}
+	members[c] = struct{}{}
+	return nil
+}
+
+// RemoveFromGroup takes the client out of group. Removing it from a group it
+// is not in does nothing.
+func (c *Client) RemoveFromGroup(group string) {
+	s := c.server
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.mu.Lock()
+	delete(c.groups, group)
+	c.mu.Unlock()
+	s.leaveGroupLocked(c, group)
+}
+
+// Groups returns the names of the groups the client is in, sorted.
+func (c *Client) Groups() []string {
+	c.mu.Lock()
+	names := make([]string, 0, len(c.groups))
+	for g := range c.groups {
+		names = append(names, g)
+	}
+	c.mu.Unlock()
+	sort.Strings(names)
+	return names
+}
+
+// leaveGroupLocked removes c from group's members; s.mu is held.
+func (s *Server) leaveGroupLocked(c *Client, group string) {
+	members := s.groups[group]
+	delete(members, c)
+	if len(members) == 0 {
+		delete(s.groups, group)
+	}
+}
+
+// checkGroupName refuses names a client may not join.
+func checkGroupName(group string) error {
+	switch {
+	case group == "":
+		return errors.New(`wszero: a group needs a name, like "team-red"`)
+	case strings.HasPrefix(group, "_"):
+		return fmt.Errorf(`wszero: group %q: names starting with "_" are reserved for wszero; choose a name without the "_"`, group)
+	}
+	return nil
+}
+
+// checkSendOp refuses ops a server may not send.
+func checkSendOp(op string) error {
+	switch {
+	case op == "":
+		return errors.New(`wszero: a message needs an op, like Send("hello", nil)`)
+	case strings.HasPrefix(op, "_"):
+		return fmt.Errorf(`wszero: op %q: ops starting with "_" belong to the wszero protocol; choose a name without the "_"`, op)
+	}
+	return nil
+}
+
+// prepare encodes a broadcast once and frames it once for all members.
+func prepare(op string, params any) (*websocket.PreparedMessage, []byte, error) {
+	if err := checkSendOp(op); err != nil {
+		return nil, nil, err
+	}
+	data, err := encodeMessage(op, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pm, data, nil
+}
+
+// encodeMessage renders {"op": op, …params}. op comes first and wins over
+// an "op" key in params.
+func encodeMessage(op string, params any) ([]byte, error) {
+	var body []byte
+	var err error
+	switch p := params.(type) {
+	case nil:
+	case Params:
+		body, err = marshalWithoutOp(map[string]any(p))
+	case map[string]any:
+		body, err = marshalWithoutOp(p)
+	default:
+		b, err := json.Marshal(params)
+		if err != nil {
+			return nil, fmt.Errorf("wszero: the params of %q cannot be sent as JSON: %v", op, err)
+		}
+		if string(b) == "null" {
+			break
+		}
+		if len(b) == 0 || b[0] != '{' {
+			return nil, fmt.Errorf("wszero: the params of %q must be wszero.Params, a map or a struct, not %s", op, reflect.TypeOf(params))
+		}
+		if bytes.Contains(b, []byte(`"op"`)) {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(b, &m); err == nil {
+				if _, has := m["op"]; has {
+					delete(m, "op")
+					b, _ = json.Marshal(m)
+				}
+			}
+		}
+		body = b
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wszero: the params of %q cannot be sent as JSON: %v", op, err)
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(op) + len(body) + 10)
+	buf.WriteString(`{"op":`)
+	writeJSON(&buf, op)
+	if len(body) > 2 { // more than "{}"
+		buf.WriteByte(',')
+		buf.Write(body[1:])
+	} else {
+		buf.WriteByte('}')
+	}
+	return buf.Bytes(), nil
+}
+
+// marshalWithoutOp marshals m, leaving out its "op" key.
+func marshalWithoutOp(m map[string]any) ([]byte, error) {
+	if _, has := m["op"]; has {
+		c := make(map[string]any, len(m))
+		for k, v := range m {
+			if k != "op" {
+				c[k] = v
+			}
+		}
+		m = c
+	}
+	return json.Marshal(m)
+}
+
+// writeJSON appends s as a JSON string.
+func writeJSON(buf *bytes.Buffer, s string) {
+	b, _ := json.Marshal(s)
+	buf.Write(b)
+}
+
+// sortByArrival orders clients by when they connected.
+func sortByArrival(cs []*Client) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].seq < cs[j].seq })
+}

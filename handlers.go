@@ -1,0 +1,390 @@
+package wszero
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+)
+
+// The ops a client can never send: the server raises them itself.
+const (
+	opConnect    = "connect"
+	opDisconnect = "disconnect"
+	opError      = "error"
+	opReply      = "_reply"
+)
+
+// handlerShapes is shown whenever On is given something it cannot call.
+const handlerShapes = `A handler must be a function of one of these shapes:
+    func(c *wszero.Client)
+    func(c *wszero.Client, p wszero.Params)
+    func(c *wszero.Client, p T)          // T is a struct, like struct{ Text string }
+and it may return nothing, an error, a value, or (a value, an error).
+The "connect" and "disconnect" handlers take only the client: func(c *wszero.Client).`
+
+var (
+	clientType = reflect.TypeOf((*Client)(nil))
+	errorType  = reflect.TypeOf((*error)(nil)).Elem()
+	paramsType = reflect.TypeOf(Params(nil))
+	mapType    = reflect.TypeOf(map[string]any(nil))
+)
+
+// inputKind says what a handler takes after the client.
+type inputKind uint8
+
+const (
+	inputNone   inputKind = iota // func(c)
+	inputParams                  // func(c, Params)
+	inputStruct                  // func(c, T) or func(c, *T)
+)
+
+// outputKind says what a handler returns.
+type outputKind uint8
+
+const (
+	outputNone        outputKind = iota // nothing
+	outputError                         // error
+	outputValue                         // R
+	outputValueAndErr                   // (R, error)
+)
+
+// handler is one registered op: the function and how to call it.
+type handler struct {
+	op     string
+	fn     reflect.Value
+	input  inputKind
+	output outputKind
+	binder *structBinder // for inputStruct
+	where  string        // file:line of the On call
+	// direct avoids reflection for the commonest shapes.
+	direct func(*Client, any) (any, error)
+}
+
+// On registers handler for messages whose "op" is op, on the default server.
+// See Server.On for the handler shapes.
+func On(op string, handler any) {
+	Default().On(op, handler)
+}
+
+// On registers handler for messages whose "op" is op.
+//
+// A handler is one of
+//
+//	func(c *wszero.Client)
+//	func(c *wszero.Client, p wszero.Params)
+//	func(c *wszero.Client, p T) // T a struct or a pointer to one
+//
+// and returns nothing, an error, a value R, or (R, error). When the message
+// was a call (it carried "_ref"), R is sent back as the result and an error
+// as an error message; otherwise R is dropped and an error still reaches the
+// sender.
+//
+// The ops "connect" and "disconnect" are raised by the server when a client
+// arrives and leaves; their handlers take only the client.
+//
+// On panics when the handler has another shape, when op is empty or starts
+// with "_", or when op already has a handler: these are mistakes in the
+// program, found when it starts, as http.HandleFunc does.
+func (s *Server) On(op string, fn any) {
+	where := callerOutsidePackage()
+	h, err := newHandler(op, fn, where)
+	if err != nil {
+		panic(fmt.Sprintf("wszero.On(%q, …) at %s: %v", op, where, err))
+	}
+	s.handlersMu.Lock()
+	defer s.handlersMu.Unlock()
+	if old, ok := s.handlers[op]; ok {
+		panic(fmt.Sprintf("wszero.On(%q, …) at %s: %q already has a handler, registered at %s.\n"+
+			"Each op has one handler: remove one of them, or give this one another name.", op, where, op, old.where))
+	}
+	next := make(map[string]*handler, len(s.handlers)+1)
+	for k, v := range s.handlers {
+		next[k] = v
+	}
+	next[op] = h
+	s.handlers = next
+}
+
+// handlerFor returns the handler registered for op, or nil.
+func (s *Server) handlerFor(op string) *handler {
+	s.handlersMu.RLock()
+	h := s.handlers[op]
+	s.handlersMu.RUnlock()
+	return h
+}
+
+// handlerOps lists the ops a client may send, sorted.
+func (s *Server) handlerOps() []string {
+	s.handlersMu.RLock()
+	defer s.handlersMu.RUnlock()
+	ops := make([]string, 0, len(s.handlers))
+	for op := range s.handlers {
+		if op != opConnect && op != opDisconnect {
+			ops = append(ops, op)
+		}
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+// newHandler checks fn's shape and prepares its binding.
+func newHandler(op string, fn any, where string) (*handler, error) {
+	switch {
+	case op == "":
+		return nil, errors.New("the op is empty: give the handler a name, like wszero.On(\"hello\", hello)")
+	case strings.HasPrefix(op, "_"):
+		return nil, errors.New(`ops starting with "_" belong to the wszero protocol: choose a name without the "_"`)
+	case fn == nil:
+		return nil, errors.New("the handler is nil.\n" + handlerShapes)
+	}
+	v := reflect.ValueOf(fn)
+	t := v.Type()
+	if t.Kind() != reflect.Func {
+		return nil, fmt.Errorf("the handler is a %s, not a function.\n%s", t, handlerShapes)
+	}
+	wrongShape := func(why string) error {
+		return fmt.Errorf("the handler %s %s.\n%s", t, why, handlerShapes)
+	}
+	if t.IsVariadic() || t.NumIn() == 0 || t.NumIn() > 2 || t.In(0) != clientType {
+		return nil, wrongShape("must take a *wszero.Client first, and at most one more parameter")
+	}
+	h := &handler{op: op, fn: v, where: where}
+	if t.NumIn() == 2 {
+		in := t.In(1)
+		switch {
+		case in == paramsType || in == mapType:
+			h.input = inputParams
+		case in.Kind() == reflect.Struct || in.Kind() == reflect.Pointer && in.Elem().Kind() == reflect.Struct:
+			b, err := newStructBinder(in)
+			if err != nil {
+				return nil, fmt.Errorf("the handler %s cannot take its parameters: %v", t, err)
+			}
+			h.input, h.binder = inputStruct, b
+		default:
+			return nil, wrongShape(fmt.Sprintf("takes a %s; the second parameter must be wszero.Params or a struct", in))
+		}
+	}
+	switch {
+	case t.NumOut() == 0:
+		h.output = outputNone
+	case t.NumOut() == 1 && t.Out(0) == errorType:
+		h.output = outputError
+	case t.NumOut() == 1:
+		h.output = outputValue
+	case t.NumOut() == 2 && t.Out(1) == errorType:
+		h.output = outputValueAndErr
+	default:
+		return nil, wrongShape("returns too much: return nothing, an error, a value, or (a value, an error)")
+	}
+	if (op == opConnect || op == opDisconnect) && h.input != inputNone {
+		return nil, fmt.Errorf("the %q handler takes only the client: func(c *wszero.Client), not %s", op, t)
+	}
+	h.direct = directCall(fn)
+	return h, nil
+}
+
+// directCall returns a reflection-free caller for the commonest shapes, or nil.
+func directCall(fn any) func(*Client, any) (any, error) {
+	switch f := fn.(type) {
+	case func(*Client):
+		return func(c *Client, _ any) (any, error) { f(c); return nil, nil }
+	case func(*Client) error:
+		return func(c *Client, _ any) (any, error) { return nil, f(c) }
+	case func(*Client, Params):
+		return func(c *Client, p any) (any, error) { f(c, p.(Params)); return nil, nil }
+	case func(*Client, Params) error:
+		return func(c *Client, p any) (any, error) { return nil, f(c, p.(Params)) }
+	case func(*Client, Params) (any, error):
+		return func(c *Client, p any) (any, error) { return f(c, p.(Params)) }
+	}
+	return nil
+}
+
+// call runs the handler with its bound argument and returns what it returned.
+func (h *handler) call(c *Client, arg any) (result any, err error) {
+	if h.direct != nil {
+		return h.direct(c, arg)
+	}
+	args := []reflect.Value{reflect.ValueOf(c)}
+	switch h.input {
+	case inputParams:
+		args = append(args, reflect.ValueOf(arg).Convert(h.fn.Type().In(1)))
+	case inputStruct:
+		args = append(args, arg.(reflect.Value))
+	}
+	out := h.fn.Call(args)
+	switch h.output {
+	case outputError:
+		err, _ = out[0].Interface().(error)
+	case outputValue:
+		result = out[0].Interface()
+	case outputValueAndErr:
+		result = out[0].Interface()
+		err, _ = out[1].Interface().(error)
+	}
+	return result, err
+}
+
+// incoming is one decoded message from a client, ready for its handler.
+type incoming struct {
+	h   *handler
+	arg any    // Params or reflect.Value, as h.input wants
+	ref []byte // raw "_ref", nil when the message is not a call
+}
+
+// decode parses one text frame and binds it to its handler's parameters. The
+// error it returns is meant for the sender; ref is set whenever the frame
+// carried a usable "_ref", so that the error can answer the call.
+func (s *Server) decode(data []byte) (in incoming, err error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return in, notAnObject(data, err)
+	}
+	if r, ok := raw["_ref"]; ok {
+		if !isScalar(r) {
+			return in, fmt.Errorf(`"_ref" must be a number or a string that names the call, like {"op": "add", "_ref": 1}; got %s`, describeJSON(r))
+		}
+		in.ref = r
+	}
+	opRaw, ok := raw["op"]
+	if !ok {
+		return in, errors.New(`the message has no "op": say which handler it is for, like {"op": "hello"}`)
+	}
+	var op string
+	if len(opRaw) == 0 || opRaw[0] != '"' || json.Unmarshal(opRaw, &op) != nil {
+		return in, fmt.Errorf(`"op" must be a string, like {"op": "hello"}; got %s`, describeJSON(opRaw))
+	}
+	switch {
+	case op == opConnect || op == opDisconnect:
+		return in, fmt.Errorf("%q is sent by the server itself when a client arrives or leaves: a client cannot send it; choose another op name", op)
+	case strings.HasPrefix(op, "_"):
+		return in, fmt.Errorf("%q: ops starting with \"_\" belong to the wszero protocol; choose a name without the \"_\"", op)
+	}
+	h := s.handlerFor(op)
+	if h == nil {
+		return in, s.unknownOp(op)
+	}
+	in.h = h
+	switch h.input {
+	case inputNone:
+		if key := firstUserKey(raw); key != "" {
+			return in, fmt.Errorf("%s takes no keys, but got %q: send just {\"op\": %q}", op, key, op)
+		}
+	case inputParams:
+		in.arg, err = bindParams(raw)
+	case inputStruct:
+		in.arg, err = h.binder.bind(op, raw)
+	}
+	return in, err
+}
+
+// unknownOp explains that nothing handles op, suggesting the nearest op.
+func (s *Server) unknownOp(op string) error {
+	ops := s.handlerOps()
+	if len(ops) == 0 {
+		return fmt.Errorf("no handler for %q: the server has no handlers yet; add one with wszero.On(%q, …)", op, op)
+	}
+	if near := nearest(op, ops); near != "" {
+		return fmt.Errorf("no handler for %q — did you mean %q?", op, near)
+	}
+	return fmt.Errorf("no handler for %q: the server handles %s", op, quoteList(ops))
+}
+
+// notAnObject explains why a frame is not a message.
+func notAnObject(data []byte, err error) error {
+	if !json.Valid(data) {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return fmt.Errorf("the message is not valid JSON (%v at byte %d): send an object like {\"op\": \"hello\"}", syn, syn.Offset)
+		}
+		return errors.New(`the message is not valid JSON: send an object like {"op": "hello"}`)
+	}
+	return fmt.Errorf(`a message must be a JSON object like {"op": "hello"}, not %s`, describeJSON(data))
+}
+
+// firstUserKey returns the alphabetically first key meant for a handler.
+func firstUserKey(raw map[string]json.RawMessage) string {
+	first := ""
+	for k := range raw {
+		if isUserKey(k) && (first == "" || k < first) {
+			first = k
+		}
+	}
+	return first
+}
+
+// isUserKey reports whether a message key is meant for the handler.
+func isUserKey(k string) bool { return k != "op" && !strings.HasPrefix(k, "_") }
+
+// bindParams decodes every key meant for the handler into a Params.
+func bindParams(raw map[string]json.RawMessage) (Params, error) {
+	p := make(Params, len(raw))
+	for k, v := range raw {
+		if !isUserKey(k) {
+			continue
+		}
+		var val any
+		if err := json.Unmarshal(v, &val); err != nil {
+			return nil, fmt.Errorf("%q could not be read: %v", k, err)
+		}
+		p[k] = val
+	}
+	return p, nil
+}
+
+// run calls the handler for a decoded message on the current goroutine and
+// sends the reply or the error. A panic is recovered and logged.
+func (s *Server) run(c *Client, in incoming) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.logger().Error("wszero: handler panicked", "op", in.h.op, "client", c.id, "panic", v, "stack", string(debug.Stack()))
+			c.sendError(in.ref, fmt.Sprintf("%s crashed on the server: %v (the server log shows where)", in.h.op, v))
+		}
+	}()
+	result, err := in.h.call(c, in.arg)
+	switch {
+	case err != nil:
+		c.sendError(in.ref, err.Error())
+	case in.ref != nil:
+		c.sendReply(in.ref, in.h.op, result)
+	}
+}
+
+// callerOutsidePackage returns file:line of the first caller outside wszero's
+// registration functions, so that a panic in On points at the user's line.
+func callerOutsidePackage() string {
+	pcs := make([]uintptr, 16)
+	n := runtime.Callers(2, pcs)
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		switch f.Function {
+		case "github.com/wszero/wszero.On", "github.com/wszero/wszero.(*Server).On":
+		default:
+			return fmt.Sprintf("%s:%d", f.File, f.Line)
+		}
+		if !more {
+			return "unknown place"
+		}
+	}
+}
+
+// quoteList renders names as "a", "b" and "c".
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	switch len(q) {
+	case 0:
+		return "nothing"
+	case 1:
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+}

@@ -1,0 +1,379 @@
+// Package wszero is a zero-boilerplate WebSocket framework for pages that
+// browsers open.
+//
+// A whole live app is a few handlers and one call:
+//
+//	package main
+//
+//	import "github.com/wszero/wszero"
+//
+//	func main() {
+//		wszero.On("announce", func(c *wszero.Client, p struct{ Text string }) {
+//			wszero.Broadcast("announce", wszero.Params{"text": p.Text})
+//		})
+//		wszero.RunServer(8000)
+//	}
+//
+// Browsers send JSON messages such as {"op": "announce", "text": "hi"}; the
+// "op" picks the handler, and the other keys are bound to its parameter
+// (a struct, or Params). A missing, misspelt or mistyped key never reaches
+// the handler: the sender gets an "error" message that says what to fix.
+//
+// Applications make their own Server, mount it in any net/http mux and
+// choose its limits:
+//
+//	s := wszero.New(wszero.WithAllowedOrigins("localhost:5173"))
+//	s.On("add", func(c *wszero.Client, p struct{ A, B int }) int { return p.A + p.B })
+//	http.Handle("/game/", http.StripPrefix("/game", s))
+//
+// # Concurrency
+//
+// By default handlers, and the callbacks of Every and After, run one at a
+// time on one loop, in the order messages arrived, so they may share plain
+// variables without locks. WithParallelHandlers runs different clients in
+// parallel instead, each client's messages still in order.
+//
+// Every exported method of Server and Client is safe to call from any
+// goroutine. Sending and broadcasting never block: each client has a
+// bounded queue, written by its own writer goroutine, and a client that
+// cannot keep up is disconnected rather than slowing anyone else.
+package wszero
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+)
+
+// Params is the parameters of a message: every key but "op" and the keys
+// starting with "_". Numbers arrive as float64, lists as []any, objects as
+// map[string]any. Use it to send, too: c.Send("score", wszero.Params{"n": 3}).
+type Params map[string]any
+
+// Server routes messages from WebSocket clients to handlers and fans
+// messages out to clients and groups. It is an http.Handler: the WebSocket
+// endpoint is "/ws" under wherever it is mounted.
+//
+// The zero Server is not usable; make one with New. All methods are safe to
+// call from any goroutine.
+type Server struct {
+	opts     options
+	upgrader websocket.Upgrader
+
+	handlersMu sync.RWMutex
+	handlers   map[string]*handler // replaced whole on each On
+
+	mu       sync.RWMutex // guards clients, groups, closing, httpSrvs
+	clients  map[string]*Client
+	groups   map[string]map[*Client]struct{}
+	closing  bool
+	httpSrvs []*http.Server
+	nextSeq  uint64
+
+	conns sync.WaitGroup // one per connected client, done after its disconnect handler
+	loop  handlerLoop
+	timer timers
+
+	welcome bool // serve the welcome page when there is no static folder
+}
+
+// handshakeTimeout bounds reading an HTTP request's header and the upgrade.
+const handshakeTimeout = 10 * time.Second
+
+// New returns a Server configured by opts.
+func New(opts ...Option) *Server {
+	s := &Server{
+		opts:     defaultOptions(),
+		handlers: map[string]*handler{},
+		clients:  map[string]*Client{},
+		groups:   map[string]map[*Client]struct{}{},
+	}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		HandshakeTimeout: handshakeTimeout,
+		CheckOrigin:     s.checkOrigin,
+		Error:           s.upgradeError,
+	}
+	s.loop.init()
+	return s
+}
+
+var (
+	defaultServer     *Server
+	defaultServerOnce sync.Once
+)
+
+// Default returns the server that the package-level functions (On,
+// Broadcast, RunServer, …) use.
+func Default() *Server {
+	defaultServerOnce.Do(func() { defaultServer = New() })
+	return defaultServer
+}
+
+// logger is the server's logger.
+func (s *Server) logger() *slog.Logger { return s.opts.log }
+
+// Clients returns the connected clients, in the order they connected.
+func (s *Server) Clients() []*Client {
+	s.mu.RLock()
+	cs := make([]*Client, 0, len(s.clients))
+	for _, c := range s.clients {
+		cs = append(cs, c)
+	}
+	s.mu.RUnlock()
+	sortByArrival(cs)
+	return cs
+}
+
+// ServeHTTP serves the WebSocket endpoint at "/ws" (any path ending in
+// "/ws", so that the server works mounted under a prefix with or without
+// http.StripPrefix), and the static files or welcome page elsewhere.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/ws" || strings.HasSuffix(r.URL.Path, "/ws") && websocket.IsWebSocketUpgrade(r):
+		s.serveWebSocket(w, r)
+	case s.opts.static != nil:
+		s.opts.static.ServeHTTP(w, r)
+	case s.welcome && r.URL.Path == "/":
+		serveWelcome(w)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// serveWebSocket upgrades the request and starts the client's reader; the
+// HTTP handler returns at once, so that net/http's per-request state is
+// freed while the connection lives on.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "This is the wszero WebSocket endpoint: open the web page instead, and its script connects here.", http.StatusBadRequest)
+		return
+	}
+	s.mu.RLock()
+	closing := s.closing
+	s.mu.RUnlock()
+	if closing {
+		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	var bc *batchConn
+	conn, err := s.upgrader.Upgrade(hijackWrapper{w, &bc}, r, nil)
+	if err != nil {
+		return // the upgrader has answered the request
+	}
+	c := &Client{
+		id:         newClientID(),
+		server:     s,
+		conn:       conn,
+		batch:      bc,
+		remote:     r.RemoteAddr,
+		connClosed: make(chan struct{}),
+	}
+	if s.opts.ratePerSecond > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(s.opts.ratePerSecond), s.opts.rateBurst)
+	}
+	if !s.addClient(c) {
+		c.closeWith(closeGoingAway, "the server is shutting down")
+		go func() { <-c.connClosed }()
+		return
+	}
+	c.startPing()
+	if h := s.handlerFor(opConnect); h != nil {
+		s.submit(func() { s.run(c, incoming{h: h}) })
+	}
+	go c.readLoop()
+}
+
+// addClient registers c, unless the server is shutting down.
+func (s *Server) addClient(c *Client) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.nextSeq++
+	c.seq = s.nextSeq
+	s.clients[c.id] = c
+	s.conns.Add(1)
+	return true
+}
+
+// removeClient takes c out of the server and out of every group.
+func (s *Server) removeClient(c *Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.clients, c.id)
+	c.mu.Lock()
+	groups := c.groups
+	c.groups = nil
+	c.mu.Unlock()
+	for g := range groups {
+		s.leaveGroupLocked(c, g)
+	}
+}
+
+// checkOrigin accepts requests without an Origin (programs), from the same
+// host, and from origins matching WithAllowedOrigins.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range s.opts.allowedOrigins {
+		subject := u.Host
+		if strings.Contains(p, "://") {
+			subject = origin
+		}
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(subject)); ok {
+			return true
+		}
+	}
+	s.logger().Warn("wszero: connection refused: its page comes from another origin", "origin", origin, "host", r.Host,
+		"fix", "allow it with wszero.WithAllowedOrigins")
+	return false
+}
+
+// upgradeError answers a failed upgrade in words.
+func (s *Server) upgradeError(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	msg := reason.Error()
+	if status == http.StatusForbidden {
+		msg = fmt.Sprintf("This server does not accept WebSocket connections from pages at %s. "+
+			"If that page is yours, allow it with wszero.WithAllowedOrigins(%q).", r.Header.Get("Origin"), originHost(r.Header.Get("Origin")))
+	}
+	http.Error(w, msg, status)
+}
+
+func originHost(origin string) string {
+	if u, err := url.Parse(origin); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return origin
+}
+
+// hijackWrapper hands the upgrader a batchConn in place of the raw
+// connection, so that the writer can merge frames into single writes.
+type hijackWrapper struct {
+	http.ResponseWriter
+	out **batchConn
+}
+
+// Hijack takes over the connection, wrapped.
+func (h hijackWrapper) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("wszero: the ResponseWriter cannot be hijacked; mount the server in a plain net/http server")
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	bc := &batchConn{Conn: conn}
+	*h.out = bc
+	return bc, rw, nil
+}
+
+// ListenAndServe listens on the TCP address addr (":8000") and serves s,
+// until Shutdown. Like http.Server's, it returns http.ErrServerClosed after
+// Shutdown.
+func (s *Server) ListenAndServe(addr string) error {
+	srv, err := s.newHTTPServer()
+	if err != nil {
+		return err
+	}
+	srv.Addr = addr
+	return srv.ListenAndServe()
+}
+
+// serve serves s on an open listener, until Shutdown.
+func (s *Server) serve(l net.Listener) error {
+	srv, err := s.newHTTPServer()
+	if err != nil {
+		l.Close()
+		return err
+	}
+	return srv.Serve(l)
+}
+
+func (s *Server) newHTTPServer() (*http.Server, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, http.ErrServerClosed
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: handshakeTimeout, ErrorLog: slog.NewLogLogger(s.opts.log.Handler(), slog.LevelWarn)}
+	s.httpSrvs = append(s.httpSrvs, srv)
+	return srv, nil
+}
+
+// Shutdown stops the server gracefully: it stops accepting connections,
+// writes what is queued for each client, closes every connection with code
+// 1001 ("going away"), waits for the disconnect handlers, and stops the
+// handler loop and timers. If ctx ends first, the remaining connections are
+// closed at once and ctx's error is returned. A server cannot be restarted.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	already := s.closing
+	s.closing = true
+	srvs := s.httpSrvs
+	clients := make([]*Client, 0, len(s.clients))
+	for _, c := range s.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+	if already {
+		<-s.loop.done
+		return nil
+	}
+	var err error
+	for _, srv := range srvs {
+		if e := srv.Shutdown(ctx); e != nil && err == nil {
+			err = e
+		}
+	}
+	s.timer.stopAll()
+	for _, c := range clients {
+		c.closeWith(closeGoingAway, "the server is shutting down")
+	}
+	allGone := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		close(allGone)
+	}()
+	select {
+	case <-allGone:
+	case <-ctx.Done():
+		for _, c := range clients {
+			c.closeConn()
+		}
+		<-allGone
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	s.loop.stop()
+	return err
+}
