@@ -104,12 +104,12 @@ func New(opts ...Option) *Server {
 		o(&s.opts)
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
-		WriteBufferSize: 1024,
-		WriteBufferPool: &sync.Pool{},
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+		WriteBufferPool:  &sync.Pool{},
 		HandshakeTimeout: handshakeTimeout,
-		CheckOrigin:     s.checkOrigin,
-		Error:           s.upgradeError,
+		CheckOrigin:      s.checkOrigin,
+		Error:            s.upgradeError,
 	}
 	s.loop.init()
 	return s
