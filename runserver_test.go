@@ -1,0 +1,241 @@
+package wszero
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+)
+
+// The RunServer tests run the test binary itself as the server program, the
+// way os/exec's own tests do, because RunServer blocks, handles signals and
+// exits the process.
+const helperEnv = "WSZERO_RUNSERVER_HELPER"
+
+// TestRunServerHelper is the program the RunServer tests start; it does
+// nothing in a normal test run.
+func TestRunServerHelper(t *testing.T) {
+	if os.Getenv(helperEnv) != "1" {
+		t.Skip("started by the RunServer tests only")
+	}
+	On("connect", func(c *Client) { _ = c.Send("hello", Params{"id": c.ID()}) })
+	On("disconnect", func(c *Client) { fmt.Println("disconnect handler ran") })
+	On("echo", func(c *Client, p Params) Params { return p })
+	RunServer(8000)
+	os.Exit(0) // skip goleak: this process is the server program, not a test
+}
+
+// serverProcess is a running RunServer helper.
+type serverProcess struct {
+	cmd    *exec.Cmd
+	stdout *lockedBuffer
+	stderr *lockedBuffer
+	lines  chan string
+	done   chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServerProcess runs the helper in dir with PORT=port.
+func startServerProcess(t *testing.T, dir, port string) *serverProcess {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe, "-test.run=^TestRunServerHelper$")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "PORT="+port)
+	p := &serverProcess{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, lines: make(chan string, 100), done: make(chan error, 1)}
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = p.stderr
+	require.NoError(t, cmd.Start())
+	go func() {
+		sc := bufio.NewScanner(io.TeeReader(out, p.stdout))
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill() // our own child, by its PID
+			<-p.done
+		}
+	})
+	return p
+}
+
+// waitExit waits for the process to end and returns its exit code.
+func (p *serverProcess) waitExit(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(testTimeout * 2):
+		t.Fatalf("the server process did not exit; stdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
+	}
+	return -1
+}
+
+var localURL = regexp.MustCompile(`http://localhost:(\d+)`)
+
+// waitForPort reads the process's output until it prints its local address.
+func (p *serverProcess) waitForPort(t *testing.T) string {
+	t.Helper()
+	deadline := time.After(testTimeout * 2)
+	for {
+		select {
+		case line := <-p.lines:
+			if m := localURL.FindStringSubmatch(line); m != nil {
+				return m[1]
+			}
+		case <-deadline:
+			t.Fatalf("the server did not print its address; stdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
+		}
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	client := &http.Client{Timeout: testTimeout}
+	resp, err := client.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+func TestRunServerServesWelcomePageAndShutsDownOnCtrlC(t *testing.T) {
+	p := startServerProcess(t, t.TempDir(), "0")
+	port := p.waitForPort(t)
+	base := "http://127.0.0.1:" + port
+
+	status, body := httpGet(t, base+"/")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "make a folder called <code>static</code>")
+	require.Contains(t, p.stdout.String(), `There is no "static" folder here yet`)
+	require.Contains(t, p.stdout.String(), "Press Ctrl-C to stop.")
+
+	conn, _, err := websocket.DefaultDialer.Dial("ws://127.0.0.1:"+port+"/ws", nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	pc := &peer{t: t, conn: conn}
+	require.NotEmpty(t, pc.expect("hello")["id"])
+	require.Equal(t, map[string]any{"op": "_reply", "_ref": 1.0, "result": map[string]any{"x": 1.0}},
+		pc.call(1, map[string]any{"op": "echo", "x": 1}))
+
+	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
+	ce := pc.closeErr()
+	require.Equal(t, websocket.CloseGoingAway, ce.Code)
+	require.Equal(t, "the server is shutting down", ce.Text)
+	require.Equal(t, 0, p.waitExit(t), "stderr: %s", p.stderr)
+	out := p.stdout.String()
+	require.Contains(t, out, "disconnect handler ran")
+	require.Contains(t, out, "Stopped.")
+}
+
+func TestRunServerServesStaticFolder(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "static"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "static", "index.html"), []byte("<h1>my page</h1>"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "static", "app.js"), []byte("let x = 1"), 0o644))
+	p := startServerProcess(t, dir, "0")
+	base := "http://127.0.0.1:" + p.waitForPort(t)
+
+	status, body := httpGet(t, base+"/")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "<h1>my page</h1>", body)
+	status, body = httpGet(t, base+"/app.js")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "let x = 1", body)
+	require.NotContains(t, p.stdout.String(), "no \"static\" folder")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, p.waitExit(t))
+}
+
+func TestRunServerPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer l.Close()
+	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+
+	p := startServerProcess(t, t.TempDir(), port)
+	require.Equal(t, 1, p.waitExit(t))
+	errText := strings.TrimSpace(p.stderr.String())
+	require.Equal(t, fmt.Sprintf("wszero: port %s is already in use: another program (maybe an earlier run of this one) is using it. "+
+		"Stop that program with Ctrl-C in its window, or choose another port, like RunServer(%d)", port, l.Addr().(*net.TCPAddr).Port+1), errText)
+	require.Equal(t, 1, strings.Count(errText, "\n")+1, "one line")
+}
+
+func TestRunServerBadPortVariable(t *testing.T) {
+	p := startServerProcess(t, t.TempDir(), "eighty")
+	require.Equal(t, 1, p.waitExit(t))
+	require.Equal(t, `wszero: the PORT environment variable is "eighty", which is not a port number: set it to a number like 8000, or unset it`,
+		strings.TrimSpace(p.stderr.String()))
+}
+
+func TestPortFromEnv(t *testing.T) {
+	t.Setenv("PORT", "")
+	port, err := portFromEnv(8000)
+	require.NoError(t, err)
+	require.Equal(t, 8000, port)
+
+	t.Setenv("PORT", "9123")
+	port, err = portFromEnv(8000)
+	require.NoError(t, err)
+	require.Equal(t, 9123, port, "PORT overrides the argument")
+
+	t.Setenv("PORT", "70000")
+	_, err = portFromEnv(8000)
+	require.ErrorContains(t, err, `"70000", which is not a port number`)
+
+	t.Setenv("PORT", "")
+	_, err = portFromEnv(-1)
+	require.EqualError(t, err, "wszero: -1 is not a port number: use a number from 1024 to 65535, like RunServer(8000)")
+}
+
+func TestListenErrorNoPermission(t *testing.T) {
+	err := listenError(80, &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)})
+	require.EqualError(t, err, "wszero: no permission to use port 80: ports below 1024 need an administrator. Use a port like RunServer(8000)")
+}
+
+func TestLANAddressesAreReachableIPv4(t *testing.T) {
+	for _, a := range lanAddresses() {
+		ip := net.ParseIP(a)
+		require.NotNil(t, ip.To4(), a)
+		require.False(t, ip.IsLoopback(), a)
+	}
+}
