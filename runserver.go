@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -34,21 +36,30 @@ const shutdownGrace = 5 * time.Second
 func RunServer(port int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := Default().runServer(ctx, port, os.Stdout); err != nil {
+	callerDir := ""
+	if _, file, _, ok := runtime.Caller(1); ok {
+		callerDir = filepath.Dir(file)
+	}
+	if err := Default().runServer(ctx, port, callerDir, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
 // runServer does RunServer's work until ctx ends, printing to out.
-func (s *Server) runServer(ctx context.Context, port int, out io.Writer) error {
+// callerDir is the folder of the program's source, searched for a static
+// folder when the current folder has none.
+func (s *Server) runServer(ctx context.Context, port int, callerDir string, out io.Writer) error {
 	port, err := portFromEnv(port)
 	if err != nil {
 		return err
 	}
 	if s.opts.static == nil {
-		if info, err := os.Stat(staticDir); err == nil && info.IsDir() {
-			s.opts.static = http.FileServer(http.Dir(staticDir))
+		if dir := findStatic(callerDir); dir != "" {
+			s.opts.static = http.FileServer(http.Dir(dir))
+			if dir != staticDir {
+				fmt.Fprintf(out, "Serving the files in %s\n", dir)
+			}
 		} else {
 			s.welcome = true
 			fmt.Fprintf(out, "There is no %q folder here yet, so the page shows how to make one.\n", staticDir)
@@ -84,6 +95,21 @@ func (s *Server) runServer(ctx context.Context, port int, out io.Writer) error {
 	<-served
 	fmt.Fprintln(out, "Stopped.")
 	return nil
+}
+
+// findStatic returns the static folder to serve: ./static, else the static
+// folder beside the program's source (so that "go run ./examples/chat" from
+// another folder finds its page), else "".
+func findStatic(callerDir string) string {
+	for _, dir := range []string{staticDir, filepath.Join(callerDir, staticDir)} {
+		if callerDir == "" && dir != staticDir {
+			continue
+		}
+		if info, err := os.Stat(dir); err == nil && info.IsDir() {
+			return dir
+		}
+	}
+	return ""
 }
 
 // portFromEnv returns $PORT when it is set, else port.
