@@ -1,0 +1,353 @@
+// The wszero browser client: one WebSocket per page, routed by "op".
+// Both bundles (the classic script and the ES module) are built from here.
+
+/** A message: an object with an "op" that names its handler. */
+export interface Message {
+  op: string;
+  [key: string]: unknown;
+}
+
+/** A handler for messages of one op. */
+export type Handler<T = any> = (msg: T & { op: string }) => void;
+
+/** The connection's state, as a UI would show it. */
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
+
+/** Details that come with a state change. */
+export interface StateDetail {
+  /** The close code and reason the server gave, when it closed the connection. */
+  code?: number;
+  reason?: string;
+  /** Milliseconds until the next attempt, when reconnecting. */
+  retryIn?: number;
+}
+
+/** Options for call. */
+export interface CallOptions {
+  /** Reject when no answer comes within this many milliseconds (default: wait). */
+  timeout?: number;
+}
+
+/** The error a call rejects with; message is the server's words. */
+export class CallError extends Error {
+  readonly op: string;
+  constructor(message: string, op: string) {
+    super(message);
+    this.name = "CallError";
+    this.op = op;
+  }
+}
+
+/** How many messages wait while disconnected before the oldest are dropped. */
+const MAX_QUEUE = 1000;
+/** Reconnection backoff: first delay, cap, in milliseconds. */
+const BACKOFF_FIRST = 250;
+const BACKOFF_CAP = 10000;
+/** The server pings an idle connection this often unless it says otherwise. */
+const DEFAULT_PING_EVERY = 20000;
+
+/**
+ * HANDLERS maps an op to the function that handles messages of that op:
+ * HANDLERS.announce = (msg) => { … }.
+ */
+export const HANDLERS: Record<string, Handler> = {
+  eval_js(msg: { script?: unknown }) {
+    // eval_js exists for teaching: the server decides what runs here.
+    (0, eval)(String(msg.script));
+  },
+};
+
+const listeners = new Map<string, Set<Handler>>();
+const stateListeners = new Set<(state: ConnectionState, detail: StateDetail) => void>();
+
+interface PendingCall {
+  op: string;
+  resolve: (value: any) => void;
+  reject: (err: Error) => void;
+  timer?: ReturnType<typeof setTimeout>;
+  sent: boolean; // written to a socket (else still queued)
+}
+
+const pending = new Map<number, PendingCall>();
+let nextRef = 1;
+
+let url: string | null = null;
+let socket: WebSocket | null = null;
+let state: ConnectionState = "closed";
+let queue: string[] = [];
+let droppedWarned = false;
+let attempt = 0;
+let retryTimer: ReturnType<typeof setTimeout> | undefined;
+let silenceTimer: ReturnType<typeof setTimeout> | undefined;
+let silenceLimit = DEFAULT_PING_EVERY * 1.5;
+let stopped = false;
+let defaultURL = "";
+
+/** setDefaultURL records where to connect when connect() is not called. */
+export function setDefaultURL(u: string): void {
+  defaultURL = u;
+}
+
+/** wsURL turns a page-relative or http(s) address into a ws(s) one. */
+export function wsURL(address: string, base: string = location.href): string {
+  const u = new URL(address, base);
+  if (u.protocol === "http:") u.protocol = "ws:";
+  if (u.protocol === "https:") u.protocol = "wss:";
+  return u.href;
+}
+
+/**
+ * connect opens the connection to url (by default the "/ws" endpoint of the
+ * server that served the script). Pages served from another origin, such
+ * as a Vite dev server, call it with the server's address first thing.
+ */
+export function connect(address?: string): void {
+  const next = wsURL(address ?? defaultURL);
+  if (next === url && socket && !stopped) return;
+  url = next;
+  stopped = false;
+  if (socket) dropSocket(); // a new address replaces the old connection
+  clearTimeout(retryTimer);
+  open();
+}
+
+/** close closes the connection for good; connect() opens it again. */
+export function close(): void {
+  stopped = true;
+  clearTimeout(retryTimer);
+  if (socket) {
+    const s = socket;
+    dropSocket();
+    s.close(1000, "closed by the page");
+  }
+  setState("closed", {});
+}
+
+/** ensureConnected connects to the default address unless connect() ran. */
+function ensureConnected(): void {
+  if (url === null && !stopped) connect();
+}
+
+/** send_message sends msg, an object with an "op"; while disconnected it waits in a queue. */
+export function send_message(msg: Message): void {
+  if (typeof msg !== "object" || msg === null || typeof msg.op !== "string" || msg.op === "") {
+    console.error('wszero: send_message needs an object with an "op", like send_message({op: "hello"}); got', msg);
+    return;
+  }
+  let text: string;
+  try {
+    text = JSON.stringify(msg);
+  } catch (err) {
+    console.error(`wszero: the "${msg.op}" message cannot be sent as JSON:`, err);
+    return;
+  }
+  ensureConnected();
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(text);
+    markSent(msg);
+    return;
+  }
+  queue.push(text);
+  if (queue.length > MAX_QUEUE) {
+    queue.shift();
+    if (!droppedWarned) {
+      console.warn(`wszero: more than ${MAX_QUEUE} messages are waiting for the connection, so the oldest are being dropped`);
+      droppedWarned = true;
+    }
+  }
+}
+
+/**
+ * call sends {op, ...params} as a call and resolves with the handler's
+ * result, or rejects with a CallError carrying the server's message.
+ * Calls made while disconnected wait for the connection; a call already
+ * sent when the connection drops rejects.
+ */
+export function call<T = unknown>(op: string, params?: Record<string, unknown>, options?: CallOptions): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (typeof op !== "string" || op === "") {
+      reject(new CallError('call needs an op, like call("add", {a: 1, b: 2})', String(op)));
+      return;
+    }
+    const ref = nextRef++;
+    const p: PendingCall = { op, resolve, reject, sent: false };
+    if (options?.timeout) {
+      p.timer = setTimeout(() => {
+        pending.delete(ref);
+        reject(new CallError(`the server did not answer "${op}" within ${options.timeout} ms`, op));
+      }, options.timeout);
+    }
+    pending.set(ref, p);
+    send_message({ ...params, op, _ref: ref });
+  });
+}
+
+/** on adds fn as a handler for op beside HANDLERS[op], and returns a function that removes it. */
+export function on<T = any>(op: string, fn: Handler<T>): () => void {
+  ensureConnected();
+  let set = listeners.get(op);
+  if (!set) listeners.set(op, (set = new Set()));
+  set.add(fn as Handler);
+  return () => {
+    set!.delete(fn as Handler);
+  };
+}
+
+/** onState calls fn whenever the connection's state changes, and returns a function that stops it. */
+export function onState(fn: (state: ConnectionState, detail: StateDetail) => void): () => void {
+  ensureConnected();
+  stateListeners.add(fn);
+  return () => {
+    stateListeners.delete(fn);
+  };
+}
+
+/** connectionState returns the connection's current state. */
+export function connectionState(): ConnectionState {
+  return state;
+}
+
+function setState(next: ConnectionState, detail: StateDetail): void {
+  if (next === state && next !== "reconnecting") return;
+  state = next;
+  for (const fn of [...stateListeners]) {
+    try {
+      fn(next, detail);
+    } catch (err) {
+      console.error("wszero: an onState listener failed:", err);
+    }
+  }
+}
+
+function markSent(msg: Message): void {
+  if (typeof msg._ref === "number") {
+    const p = pending.get(msg._ref);
+    if (p) p.sent = true;
+  }
+}
+
+function open(): void {
+  setState(attempt === 0 ? "connecting" : "reconnecting", {});
+  let s: WebSocket;
+  try {
+    s = new WebSocket(url!);
+  } catch (err) {
+    console.error(`wszero: cannot connect to ${url}:`, err);
+    scheduleReconnect({});
+    return;
+  }
+  socket = s;
+  s.onopen = () => {
+    attempt = 0;
+    droppedWarned = false;
+    setState("open", {});
+    heardFromServer();
+    const waiting = queue;
+    queue = [];
+    for (const text of waiting) {
+      s.send(text);
+      try {
+        markSent(JSON.parse(text));
+      } catch {
+        // it was ours; it parses
+      }
+    }
+  };
+  s.onmessage = (event) => {
+    heardFromServer();
+    let msg: Message;
+    try {
+      msg = JSON.parse(event.data);
+    } catch {
+      console.error("wszero: the server sent something that is not JSON:", event.data);
+      return;
+    }
+    dispatch(msg);
+  };
+  s.onclose = (event) => {
+    if (socket !== s) return;
+    dropSocket();
+    if (event.reason) {
+      console.warn(`wszero: the server closed the connection: ${event.reason} (code ${event.code})`);
+    }
+    if (!stopped) scheduleReconnect({ code: event.code, reason: event.reason });
+  };
+}
+
+/** dropSocket detaches the current socket and fails the calls sent on it. */
+function dropSocket(): void {
+  const s = socket;
+  socket = null;
+  clearTimeout(silenceTimer);
+  if (s) {
+    s.onopen = s.onmessage = s.onclose = null;
+    if (s.readyState === WebSocket.CONNECTING || s.readyState === WebSocket.OPEN) s.close();
+  }
+  for (const [ref, p] of pending) {
+    if (p.sent) {
+      pending.delete(ref);
+      clearTimeout(p.timer);
+      p.reject(new CallError(`the connection closed before the server answered "${p.op}"`, p.op));
+    }
+  }
+}
+
+function scheduleReconnect(detail: StateDetail): void {
+  const ceiling = Math.min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** attempt);
+  const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2)); // jitter: half to all of it
+  attempt++;
+  setState("reconnecting", { ...detail, retryIn: delay });
+  retryTimer = setTimeout(open, delay);
+}
+
+/** heardFromServer restarts the silence timer: a connection that stays silent past it is dead. */
+function heardFromServer(): void {
+  clearTimeout(silenceTimer);
+  silenceTimer = setTimeout(() => {
+    console.warn(`wszero: no word from the server for ${Math.round(silenceLimit / 1000)} s; reconnecting`);
+    dropSocket();
+    scheduleReconnect({});
+  }, silenceLimit);
+}
+
+function dispatch(msg: Message): void {
+  const op = msg.op;
+  if (op === "_ping") {
+    if (typeof msg.every === "number" && msg.every > 0) silenceLimit = msg.every * 1.5;
+    socket?.send('{"op":"_pong"}');
+    return;
+  }
+  if (op === "_reply" || (op === "error" && msg._ref !== undefined)) {
+    const p = pending.get(msg._ref as number);
+    if (p) {
+      pending.delete(msg._ref as number);
+      clearTimeout(p.timer);
+      if (op === "_reply") p.resolve(msg.result);
+      else p.reject(new CallError(String(msg.msg), p.op));
+      return;
+    }
+  }
+  const handler = HANDLERS[op];
+  const extra = listeners.get(op);
+  if (!handler && (!extra || extra.size === 0)) {
+    if (op === "error") {
+      console.error(`wszero: ${msg.msg}` + (msg.for ? ` (answering your "${msg.for}" message)` : ""));
+      return;
+    }
+    const known = Object.keys(HANDLERS).filter((k) => k !== "eval_js").concat([...listeners.keys()]);
+    console.warn(
+      `wszero: the server sent a "${op}" message, but this page has no handler for it. ` +
+        `Add one: HANDLERS.${/^[A-Za-z_$][\w$]*$/.test(op) ? op : `["${op}"]`} = function (msg) { … }. ` +
+        (known.length ? `Handlers on this page: ${known.join(", ")}.` : "This page has no handlers yet."),
+    );
+    return;
+  }
+  for (const fn of [handler, ...(extra ?? [])]) {
+    if (!fn) continue;
+    try {
+      fn(msg);
+    } catch (err) {
+      console.error(`wszero: the "${op}" handler failed:`, err);
+    }
+  }
+}
