@@ -1,11 +1,15 @@
 package wszero
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -16,15 +20,16 @@ type structBinder struct {
 	typ    reflect.Type // the struct type
 	ptr    bool         // the handler takes *T rather than T
 	fields []fieldBinder
-	exact  map[string]int // wire name → index in fields
-	folded map[string]int // lower-cased wire name and Go name → index
-	names  []string       // wire names, for suggestions
+	exact  map[string]int // key → index in fields
+	folded map[string]int // lower-cased key → index in fields
+	names  []string       // the keys, in field order, for suggestions
+	embeds [][]int        // embedded struct pointers to allocate, outermost first
 }
 
 // fieldBinder binds one key to one field.
 type fieldBinder struct {
 	key      string // the key in the message
-	index    []int
+	index    []int  // the field's index path, as reflect.Value.FieldByIndex takes
 	typ      reflect.Type
 	required bool
 	def      string // the default tag, when hasDef
@@ -32,26 +37,45 @@ type fieldBinder struct {
 }
 
 // newStructBinder prepares binding into t, a struct or pointer to struct.
-// It fails when a default tag does not parse into its field's type.
+// It fails when a field would bind a protocol key, when two fields bind the
+// same key, or when a default tag does not parse into its field's type.
 func newStructBinder(t reflect.Type) (*structBinder, error) {
 	b := &structBinder{typ: t, exact: map[string]int{}, folded: map[string]int{}}
 	if t.Kind() == reflect.Pointer {
 		b.typ, b.ptr = t.Elem(), true
 	}
+	var opaque [][]int // embedded fields whose own fields are not promoted
 	for _, f := range reflect.VisibleFields(b.typ) {
-		if !f.IsExported() || f.Anonymous && f.Type.Kind() == reflect.Struct || throughPointer(b.typ, f.Index) {
+		if underAny(f.Index, opaque) {
 			continue
 		}
 		tag := f.Tag.Get("json")
-		if tag == "-" {
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && isStructOrPointerToStruct(f.Type) && name == "" && tag != "-" {
+			// An embedded struct: its fields are promoted and bound one by
+			// one, as encoding/json does. Behind an unexported pointer they
+			// cannot be reached.
+			if f.Type.Kind() == reflect.Pointer {
+				if !f.IsExported() {
+					opaque = append(opaque, f.Index)
+					continue
+				}
+				b.embeds = append(b.embeds, f.Index)
+			}
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous {
+			opaque = append(opaque, f.Index)
+		}
+		if !f.IsExported() || tag == "-" {
+			continue
+		}
 		if name == "" {
 			name = lowerCamel(f.Name)
 		}
 		if !isUserKey(name) {
-			return nil, fmt.Errorf("field %s would bind the key %q, which belongs to the protocol; give it another json name", f.Name, name)
+			return nil, fmt.Errorf("field %s would bind the key %q, but keys named \"op\" or starting with \"_\" belong to wszero; "+
+				"give the field another name with a json tag, like `json:\"kind\"`", f.Name, name)
 		}
 		fb := fieldBinder{key: name, index: f.Index, typ: f.Type}
 		fb.def, fb.hasDef = f.Tag.Lookup("default")
@@ -60,35 +84,38 @@ func newStructBinder(t reflect.Type) (*structBinder, error) {
 				return nil, fmt.Errorf("field %s has default:%q, which is not %s", f.Name, fb.def, describeType(f.Type))
 			}
 		}
-		fb.required = f.Type.Kind() != reflect.Pointer && !hasOption(opts, "omitempty") && !fb.hasDef
-		if _, dup := b.exact[name]; dup {
-			return nil, fmt.Errorf("two fields bind the key %q", name)
+		fb.required = f.Type.Kind() != reflect.Pointer && !hasOption(opts, "omitempty") && !hasOption(opts, "omitzero") && !fb.hasDef
+		if other, dup := b.exact[name]; dup {
+			return nil, fmt.Errorf("fields %s and %s both bind the key %q; rename one with a json tag", b.fields[other].goName(b.typ), f.Name, name)
 		}
 		i := len(b.fields)
 		b.fields = append(b.fields, fb)
 		b.exact[name] = i
 		b.names = append(b.names, name)
-		if _, taken := b.exact[f.Name]; !taken && tag == "" {
-			b.exact[f.Name] = i
-		}
-		for _, alias := range []string{strings.ToLower(name), strings.ToLower(f.Name)} {
-			if _, taken := b.folded[alias]; !taken {
-				b.folded[alias] = i
-			}
+		if _, taken := b.folded[strings.ToLower(name)]; !taken {
+			b.folded[strings.ToLower(name)] = i
 		}
 	}
 	return b, nil
 }
 
-// throughPointer reports whether a promoted field sits behind an embedded
-// pointer, which binding would have to allocate; such fields are skipped.
-func throughPointer(t reflect.Type, index []int) bool {
-	for _, i := range index[:len(index)-1] {
-		f := t.Field(i)
-		if f.Type.Kind() == reflect.Pointer {
+// goName is the Go name of the field, for messages to the programmer.
+func (fb *fieldBinder) goName(t reflect.Type) string {
+	return t.FieldByIndex(fb.index).Name
+}
+
+// isStructOrPointerToStruct reports whether t is a struct or points to one.
+func isStructOrPointerToStruct(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct || t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct
+}
+
+// underAny reports whether the field at index lies inside one of the fields
+// at prefixes.
+func underAny(index []int, prefixes [][]int) bool {
+	for _, p := range prefixes {
+		if len(index) > len(p) && slices.Equal(index[:len(p)], p) {
 			return true
 		}
-		t = f.Type
 	}
 	return false
 }
@@ -106,6 +133,7 @@ func lowerCamel(name string) string {
 	return string(r)
 }
 
+// hasOption reports whether the comma-separated tag options hold want.
 func hasOption(opts, want string) bool {
 	for _, o := range strings.Split(opts, ",") {
 		if o == want {
@@ -115,8 +143,13 @@ func hasOption(opts, want string) bool {
 	return false
 }
 
-// setDefault stores the field's default tag into v.
+// setDefault stores the field's default tag into v, the field: a string
+// type takes the tag as it is, any other type parses it as JSON.
 func (fb *fieldBinder) setDefault(v reflect.Value) error {
+	for v.Kind() == reflect.Pointer {
+		v.Set(reflect.New(v.Type().Elem()))
+		v = v.Elem()
+	}
 	if v.Kind() == reflect.String {
 		v.SetString(fb.def)
 		return nil
@@ -124,8 +157,8 @@ func (fb *fieldBinder) setDefault(v reflect.Value) error {
 	return json.Unmarshal([]byte(fb.def), v.Addr().Interface())
 }
 
-// lookup finds the field for a key: its json name exactly, else any
-// spelling of the json or Go name that differs only in case.
+// lookup finds the field for a key: the field's key exactly, else a
+// spelling of it that differs only in case.
 func (b *structBinder) lookup(key string) (int, bool) {
 	if i, ok := b.exact[key]; ok {
 		return i, true
@@ -139,38 +172,30 @@ func (b *structBinder) lookup(key string) (int, bool) {
 func (b *structBinder) bind(op string, raw map[string]json.RawMessage) (reflect.Value, error) {
 	ptr := reflect.New(b.typ)
 	v := ptr.Elem()
-	var seen []bool
-	if len(b.fields) > 0 {
-		seen = make([]bool, len(b.fields))
+	for _, index := range b.embeds {
+		f := v.FieldByIndex(index)
+		f.Set(reflect.New(f.Type().Elem()))
 	}
-	// Unknown keys first, in a stable order: a misspelt key explains the
-	// missing one better than "missing" would.
-	var unknown []string
-	for k := range raw {
-		if !isUserKey(k) {
-			continue
-		}
+	keys := userKeys(raw)
+	// Unknown keys first: a misspelt key explains the missing one better
+	// than "missing" would.
+	for _, k := range keys {
 		if _, ok := b.lookup(k); !ok {
-			unknown = append(unknown, k)
+			return reflect.Value{}, b.unknownKey(op, k)
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return reflect.Value{}, b.unknownKey(op, unknown[0])
-	}
-	for k, r := range raw {
-		if !isUserKey(k) {
-			continue
-		}
+	sentAs := make([]string, len(b.fields)) // the key that filled each field
+	for _, k := range keys {
 		i, _ := b.lookup(k)
 		fb := &b.fields[i]
-		if seen[i] {
-			return reflect.Value{}, fmt.Errorf("%s got %q twice (as %q too): send it once", op, fb.key, k)
+		if sentAs[i] != "" {
+			return reflect.Value{}, fmt.Errorf("%s got both %q and %q, which mean the same: send only %q", op, sentAs[i], k, fb.key)
 		}
+		r := raw[k]
 		if isNull(r) {
 			continue // null counts as absent
 		}
-		seen[i] = true
+		sentAs[i] = k
 		field := v.FieldByIndex(fb.index)
 		if err := json.Unmarshal(r, field.Addr().Interface()); err != nil {
 			return reflect.Value{}, wrongType(op, fb.key, fb.typ, r, err)
@@ -179,11 +204,9 @@ func (b *structBinder) bind(op string, raw map[string]json.RawMessage) (reflect.
 	for i := range b.fields {
 		fb := &b.fields[i]
 		switch {
-		case seen[i]:
+		case sentAs[i] != "":
 		case fb.hasDef:
-			if err := fb.setDefault(v.FieldByIndex(fb.index)); err != nil {
-				return reflect.Value{}, fmt.Errorf("%s: the default for %q does not parse: %v", op, fb.key, err)
-			}
+			_ = fb.setDefault(v.FieldByIndex(fb.index)) // newStructBinder checked that it parses
 		case fb.required:
 			return reflect.Value{}, fmt.Errorf("%s needs %q: add it to the message, like {\"op\": %q, %q: %s}",
 				op, fb.key, op, fb.key, exampleValue(fb.typ))
@@ -195,34 +218,123 @@ func (b *structBinder) bind(op string, raw map[string]json.RawMessage) (reflect.
 	return v, nil
 }
 
+// userKeys returns the keys of raw meant for the handler, sorted, so that
+// the first problem reported is the same every time.
+func userKeys(raw map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		if isUserKey(k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // unknownKey explains a key that no field takes.
 func (b *structBinder) unknownKey(op, key string) error {
 	if near := nearest(key, b.names); near != "" {
-		return fmt.Errorf("%s got %q — did you mean %q?", op, key, near)
+		return fmt.Errorf("%s got %s — did you mean %q?", op, shorten(key), near)
 	}
 	if len(b.names) == 0 {
-		return fmt.Errorf("%s takes no keys, but got %q: send just {\"op\": %q}", op, key, op)
+		return noKeysWanted(op, key)
 	}
-	return fmt.Errorf("%s got %q, which it does not take: it takes %s", op, key, quoteList(b.names))
+	return fmt.Errorf("%s got %s, which it does not take: it takes %s", op, shorten(key), quoteList(b.names))
 }
 
-// wrongType explains that the value r of key cannot go into a t.
+// wrongType explains why the value r of key cannot go into a t; err is what
+// json.Unmarshal said.
 func wrongType(op, key string, t reflect.Type, r json.RawMessage, err error) error {
 	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" && te.Field != key && kindOfJSON(r) == kindOfType(t) {
+	if !errors.As(err, &te) {
+		// A type's own UnmarshalJSON or UnmarshalText refused the value.
+		return fmt.Errorf("%s: %q could not be read as %s: %v", op, key, describeType(t), err)
+	}
+	n, why, misfit := numberMisfit(te)
+	switch {
+	case misfit && isInterface(t):
+		// Only a number too big for a float64 fails to go into an any.
+		return fmt.Errorf("%s: %q holds the number %s, which %s", op, key, n, why)
+	case te.Field != "":
+		// A field of an object inside the value.
+		return fmt.Errorf("%s: in %q, %q should be %s, but %s", op, key, te.Field, describeType(te.Type), butGot(te, ""))
+	case kindOfJSON(r) == kindOfType(t) && (kindOfType(t) == kindList || kindOfType(t) == kindObject):
 		// The value has the right outer kind; something inside it does not fit.
-		return fmt.Errorf("%s: %q should be %s, but %s inside it is %s", op, key, describeType(t), te.Field, describeTypeErrValue(te.Value))
+		held := describeTypeErrValue(te.Value)
+		if misfit && why != "" {
+			held = n + ", which " + why
+		}
+		return fmt.Errorf("%s: %q should be %s, but it holds %s", op, key, describeType(t), held)
 	}
-	if errors.As(err, &te) || kindOfJSON(r) != kindOfType(t) {
-		return fmt.Errorf("%s: %q should be %s, but got %s", op, key, describeType(t), describeJSON(r))
+	return fmt.Errorf("%s: %q should be %s, but %s", op, key, describeType(t), butGot(te, describeJSON(r)))
+}
+
+// butGot completes "… should be <te.Type>, but …". shown, when not empty,
+// names the value better than te does.
+func butGot(te *json.UnmarshalTypeError, shown string) string {
+	if n, why, ok := numberMisfit(te); ok && why != "" {
+		return n + " " + why
 	}
-	return fmt.Errorf("%s: %q could not be read as %s: %v", op, key, describeType(t), err)
+	if shown == "" {
+		shown = describeTypeErrValue(te.Value)
+	}
+	return "got " + shown
+}
+
+// numberMisfit tells, when te is about a number that does not fit a number
+// type, the number (shortened) and why it does not fit: "is too big", "is
+// too small", …; why is "" for a fraction, where showing it says enough.
+func numberMisfit(te *json.UnmarshalTypeError) (n, why string, ok bool) {
+	n, ok = strings.CutPrefix(te.Value, "number ")
+	t := te.Type
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if !ok || kindOfType(t) != kindNumber {
+		return "", "", false
+	}
+	f, err := strconv.ParseFloat(n, 64)
+	tooFar := err != nil // out of a float64's range
+	switch k := t.Kind(); {
+	case k >= reflect.Int && k <= reflect.Int64:
+		lim := math.Ldexp(1, t.Bits()-1)
+		tooFar = tooFar || f >= lim || f < -lim
+	case k >= reflect.Uint && k <= reflect.Uintptr:
+		tooFar = tooFar || f >= math.Ldexp(1, t.Bits()) || f < 0
+	default:
+		tooFar = true // the only number a float cannot take is one out of its range
+	}
+	switch {
+	case tooFar && strings.HasPrefix(n, "-"):
+		why = "is too small"
+	case tooFar:
+		why = "is too big"
+	case f != math.Trunc(f):
+		// A fraction: "got 3.5" says it all.
+	default:
+		if f == 0 {
+			f = 0 // not -0
+		}
+		why = "is not written as a whole number: write it with digits only, like " + strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return shortenNumber(n), why, true
+}
+
+// isInterface reports whether t, or what t points to, is an interface type.
+func isInterface(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Interface
 }
 
 // describeType names a Go type the way a beginner would say it.
 func describeType(t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if hasOwnUnmarshal(t) {
+		return "a " + t.String()
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -252,6 +364,18 @@ func describeType(t reflect.Type) string {
 	}
 	return "a " + t.String()
 }
+
+// hasOwnUnmarshal reports whether t decodes itself from JSON or text, as
+// time.Time does, so that its JSON kind cannot be told from its Go kind.
+func hasOwnUnmarshal(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return p.Implements(jsonUnmarshalerType) || p.Implements(textUnmarshalerType)
+}
+
+var (
+	jsonUnmarshalerType = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
+	textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+)
 
 // plural names many values of t.
 func plural(t reflect.Type) string {
@@ -284,6 +408,7 @@ const (
 	kindNull
 )
 
+// kindOfJSON returns the kind of the JSON value r.
 func kindOfJSON(r []byte) jsonKind {
 	if len(r) == 0 {
 		return kindNull
@@ -303,9 +428,13 @@ func kindOfJSON(r []byte) jsonKind {
 	return kindNumber
 }
 
+// kindOfType returns the kind of JSON value that fits a t.
 func kindOfType(t reflect.Type) jsonKind {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if hasOwnUnmarshal(t) {
+		return kindAny
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -316,8 +445,6 @@ func kindOfType(t reflect.Type) jsonKind {
 		return kindList
 	case reflect.Map, reflect.Struct:
 		return kindObject
-	case reflect.Interface:
-		return kindAny
 	}
 	if t.Kind() >= reflect.Int && t.Kind() <= reflect.Float64 {
 		return kindNumber
@@ -330,12 +457,10 @@ func describeJSON(r []byte) string {
 	switch kindOfJSON(r) {
 	case kindString:
 		var s string
-		if json.Unmarshal(r, &s) == nil {
-			return "the string " + shorten(s)
-		}
-		return "a string"
+		_ = json.Unmarshal(r, &s) // r is valid JSON
+		return "the string " + shorten(s)
 	case kindNumber:
-		return string(shortenBytes(r))
+		return shortenNumber(string(r))
 	case kindBool:
 		return string(r)
 	case kindList:
@@ -357,7 +482,9 @@ func describeTypeErrValue(v string) string {
 	case v == "object":
 		return "an object"
 	case v == "bool":
-		return "true or false"
+		return "a true/false value"
+	case v == "number":
+		return "a number"
 	case strings.HasPrefix(v, "number "):
 		return strings.TrimPrefix(v, "number ")
 	}
@@ -381,7 +508,8 @@ func exampleValue(t reflect.Type) string {
 	return "…"
 }
 
-func isNull(r []byte) bool { return len(r) == 4 && string(r) == "null" }
+// isNull reports whether the JSON value r is null.
+func isNull(r []byte) bool { return string(r) == "null" }
 
 // isScalar reports whether r is a JSON number or string.
 func isScalar(r []byte) bool {
@@ -399,16 +527,20 @@ func shorten(s string) string {
 	return fmt.Sprintf("%q…", string(r[:max]))
 }
 
-func shortenBytes(b []byte) []byte {
-	if len(b) > 40 {
-		return append(b[:40:40], "…"...)
+// shortenNumber cuts s, a JSON number, to a readable length.
+func shortenNumber(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
 	}
-	return b
+	return s
 }
 
 // nearest returns the candidate closest to word, or "" when none is close
 // enough to be a likely typo.
 func nearest(word string, candidates []string) string {
+	if word == "" {
+		return ""
+	}
 	best, bestDist := "", -1
 	lw := strings.ToLower(word)
 	for _, c := range candidates {

@@ -1,6 +1,7 @@
 package wszero
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // The ops a client can never send: the server raises them itself.
@@ -23,7 +25,7 @@ const (
 const handlerShapes = `A handler must be a function of one of these shapes:
     func(c *wszero.Client)
     func(c *wszero.Client, p wszero.Params)
-    func(c *wszero.Client, p T)          // T is a struct, like struct{ Text string }
+    func(c *wszero.Client, p T)          // T is a struct, like struct{ Text string }, or a pointer to one
 and it may return nothing, an error, a value, or (a value, an error).
 The "connect" and "disconnect" handlers take only the client: func(c *wszero.Client).`
 
@@ -32,6 +34,7 @@ var (
 	errorType  = reflect.TypeOf((*error)(nil)).Elem()
 	paramsType = reflect.TypeOf(Params(nil))
 	mapType    = reflect.TypeOf(map[string]any(nil))
+	anyType    = reflect.TypeOf((*any)(nil)).Elem()
 )
 
 // inputKind says what a handler takes after the client.
@@ -145,13 +148,21 @@ func newHandler(op string, fn any, where string) (*handler, error) {
 	v := reflect.ValueOf(fn)
 	t := v.Type()
 	if t.Kind() != reflect.Func {
-		return nil, fmt.Errorf("the handler is a %s, not a function.\n%s", t, handlerShapes)
+		return nil, fmt.Errorf("the handler has type %s, not a function.\n%s", t, handlerShapes)
+	}
+	if v.IsNil() {
+		return nil, fmt.Errorf("the handler is a nil %s.\n%s", t, handlerShapes)
 	}
 	wrongShape := func(why string) error {
 		return fmt.Errorf("the handler %s %s.\n%s", t, why, handlerShapes)
 	}
-	if t.IsVariadic() || t.NumIn() == 0 || t.NumIn() > 2 || t.In(0) != clientType {
-		return nil, wrongShape("must take a *wszero.Client first, and at most one more parameter")
+	switch {
+	case t.NumIn() == 0 || t.In(0) != clientType:
+		return nil, wrongShape("must take a *wszero.Client first")
+	case t.NumIn() > 2:
+		return nil, wrongShape(fmt.Sprintf("takes %d parameters: a handler takes the *wszero.Client and at most one more", t.NumIn()))
+	case t.IsVariadic():
+		return nil, wrongShape(fmt.Sprintf("takes ...%s: a handler cannot take a variable number of parameters", t.In(1).Elem()))
 	}
 	h := &handler{op: op, fn: v, where: where}
 	if t.NumIn() == 2 {
@@ -159,14 +170,14 @@ func newHandler(op string, fn any, where string) (*handler, error) {
 		switch {
 		case in == paramsType || in == mapType:
 			h.input = inputParams
-		case in.Kind() == reflect.Struct || in.Kind() == reflect.Pointer && in.Elem().Kind() == reflect.Struct:
+		case isStructOrPointerToStruct(in):
 			b, err := newStructBinder(in)
 			if err != nil {
 				return nil, fmt.Errorf("the handler %s cannot take its parameters: %v", t, err)
 			}
 			h.input, h.binder = inputStruct, b
 		default:
-			return nil, wrongShape(fmt.Sprintf("takes a %s; the second parameter must be wszero.Params or a struct", in))
+			return nil, wrongShape(fmt.Sprintf("takes %s as its second parameter, which must be wszero.Params or a struct", in))
 		}
 	}
 	switch {
@@ -178,8 +189,10 @@ func newHandler(op string, fn any, where string) (*handler, error) {
 		h.output = outputValue
 	case t.NumOut() == 2 && t.Out(1) == errorType:
 		h.output = outputValueAndErr
+	case t.NumOut() == 2:
+		return nil, wrongShape(fmt.Sprintf("returns (%s, %s): when a handler returns two values, the second must be an error", t.Out(0), t.Out(1)))
 	default:
-		return nil, wrongShape("returns too much: return nothing, an error, a value, or (a value, an error)")
+		return nil, wrongShape(fmt.Sprintf("returns %d values: return nothing, an error, a value, or (a value, an error)", t.NumOut()))
 	}
 	if (op == opConnect || op == opDisconnect) && h.input != inputNone {
 		return nil, fmt.Errorf("the %q handler takes only the client: func(c *wszero.Client), not %s", op, t)
@@ -242,12 +255,19 @@ type incoming struct {
 // carried a usable "_ref", so that the error can answer the call.
 func (s *Server) decode(data []byte) (in incoming, err error) {
 	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
+	if err := json.Unmarshal(data, &raw); err != nil || raw == nil { // "null" gives a nil map
 		return in, notAnObject(data, err)
 	}
 	if r, ok := raw["_ref"]; ok {
 		if !isScalar(r) {
 			return in, fmt.Errorf(`"_ref" must be a number or a string that names the call, like {"op": "add", "_ref": 1}; got %s`, describeJSON(r))
+		}
+		if !utf8.Valid(r) {
+			// Echoed as it came, it would make the reply an invalid text
+			// frame, which a browser answers by closing the connection.
+			var s string
+			_ = json.Unmarshal(r, &s) // only a string can hold bytes other than ASCII
+			r, _ = json.Marshal(s)
 		}
 		in.ref = r
 	}
@@ -260,77 +280,80 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 		return in, fmt.Errorf(`"op" must be a string, like {"op": "hello"}; got %s`, describeJSON(opRaw))
 	}
 	switch {
+	case op == "":
+		return in, errors.New(`"op" is empty: say which handler the message is for, like {"op": "hello"}`)
 	case op == opConnect || op == opDisconnect:
 		return in, fmt.Errorf("%q is sent by the server itself when a client arrives or leaves: a client cannot send it; choose another op name", op)
 	case strings.HasPrefix(op, "_"):
-		return in, fmt.Errorf("%q: ops starting with \"_\" belong to the wszero protocol; choose a name without the \"_\"", op)
+		return in, fmt.Errorf("%s: ops starting with \"_\" belong to the wszero protocol; choose a name without the \"_\"", shorten(op))
 	}
 	h := s.handlerFor(op)
 	if h == nil {
 		return in, s.unknownOp(op)
 	}
 	in.h = h
-	switch h.input {
-	case inputNone:
-		if key := firstUserKey(raw); key != "" {
-			return in, fmt.Errorf("%s takes no keys, but got %q: send just {\"op\": %q}", op, key, op)
-		}
-	case inputParams:
-		in.arg, err = bindParams(raw)
-	case inputStruct:
-		in.arg, err = h.binder.bind(op, raw)
-	}
+	in.arg, err = s.bind(h, raw)
 	return in, err
+}
+
+// bind turns the keys of a message into the argument h takes after the
+// client. A panic in a parameter type's own UnmarshalJSON is an error for
+// the sender, not the end of the server.
+func (s *Server) bind(h *handler, raw map[string]json.RawMessage) (arg any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.logger().Error("wszero: reading a message's parameters panicked", "op", h.op, "panic", v, "stack", string(debug.Stack()))
+			arg, err = nil, fmt.Errorf("%s could not read the message: the server crashed reading it (the server log shows where)", h.op)
+		}
+	}()
+	switch h.input {
+	case inputParams:
+		return bindParams(h.op, raw)
+	case inputStruct:
+		return h.binder.bind(h.op, raw)
+	}
+	if keys := userKeys(raw); len(keys) > 0 {
+		return nil, noKeysWanted(h.op, keys[0])
+	}
+	return nil, nil
 }
 
 // unknownOp explains that nothing handles op, suggesting the nearest op.
 func (s *Server) unknownOp(op string) error {
 	ops := s.handlerOps()
 	if len(ops) == 0 {
-		return fmt.Errorf("no handler for %q: the server has no handlers yet; add one with wszero.On(%q, …)", op, op)
+		return fmt.Errorf("no handler for %s: the server has no handlers yet; add one with wszero.On(%s, …)", shorten(op), shorten(op))
 	}
 	if near := nearest(op, ops); near != "" {
-		return fmt.Errorf("no handler for %q — did you mean %q?", op, near)
+		return fmt.Errorf("no handler for %s — did you mean %q?", shorten(op), near)
 	}
-	return fmt.Errorf("no handler for %q: the server handles %s", op, quoteList(ops))
+	return fmt.Errorf("no handler for %s: the server handles %s", shorten(op), quoteList(ops))
 }
 
 // notAnObject explains why a frame is not a message.
 func notAnObject(data []byte, err error) error {
-	if !json.Valid(data) {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return fmt.Errorf("the message is not valid JSON (%v at byte %d): send an object like {\"op\": \"hello\"}", syn, syn.Offset)
-		}
-		return errors.New(`the message is not valid JSON: send an object like {"op": "hello"}`)
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Errorf("the message is not valid JSON (%v at byte %d): send an object like {\"op\": \"hello\"}", syn, syn.Offset)
 	}
-	return fmt.Errorf(`a message must be a JSON object like {"op": "hello"}, not %s`, describeJSON(data))
+	return fmt.Errorf(`a message must be a JSON object like {"op": "hello"}, not %s`, describeJSON(bytes.TrimLeft(data, " \t\r\n")))
 }
 
-// firstUserKey returns the alphabetically first key meant for a handler.
-func firstUserKey(raw map[string]json.RawMessage) string {
-	first := ""
-	for k := range raw {
-		if isUserKey(k) && (first == "" || k < first) {
-			first = k
-		}
-	}
-	return first
+// noKeysWanted explains that op takes no keys but got key.
+func noKeysWanted(op, key string) error {
+	return fmt.Errorf("%s takes no keys, but got %s: send just {\"op\": %q}", op, shorten(key), op)
 }
 
 // isUserKey reports whether a message key is meant for the handler.
 func isUserKey(k string) bool { return k != "op" && !strings.HasPrefix(k, "_") }
 
 // bindParams decodes every key meant for the handler into a Params.
-func bindParams(raw map[string]json.RawMessage) (Params, error) {
+func bindParams(op string, raw map[string]json.RawMessage) (Params, error) {
 	p := make(Params, len(raw))
-	for k, v := range raw {
-		if !isUserKey(k) {
-			continue
-		}
+	for _, k := range userKeys(raw) {
 		var val any
-		if err := json.Unmarshal(v, &val); err != nil {
-			return nil, fmt.Errorf("%q could not be read: %v", k, err)
+		if err := json.Unmarshal(raw[k], &val); err != nil {
+			return nil, wrongType(op, k, anyType, raw[k], err)
 		}
 		p[k] = val
 	}
@@ -349,7 +372,11 @@ func (s *Server) run(c *Client, in incoming) {
 	result, err := in.h.call(c, in.arg)
 	switch {
 	case err != nil:
-		c.sendError(in.ref, err.Error())
+		msg := err.Error()
+		if msg == "" {
+			msg = in.h.op + " failed (its error has no message)"
+		}
+		c.sendError(in.ref, msg)
 	case in.ref != nil:
 		c.sendReply(in.ref, in.h.op, result)
 	}
@@ -363,7 +390,7 @@ func callerOutsidePackage() string {
 	frames := runtime.CallersFrames(pcs[:n])
 	for {
 		f, more := frames.Next()
-		switch f.Function {
+		switch strings.TrimSuffix(f.Function, "-fm") { // -fm: called through a method value, like on := s.On
 		case "github.com/wszero/wszero.On", "github.com/wszero/wszero.(*Server).On":
 		default:
 			return fmt.Sprintf("%s:%d", f.File, f.Line)

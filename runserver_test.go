@@ -111,15 +111,20 @@ func (p *serverProcess) waitExit(t *testing.T) int {
 
 var localURL = regexp.MustCompile(`http://localhost:(\d+)`)
 
-// waitForPort reads the process's output until it prints its local address.
+// waitForPort reads the process's output until it has printed its local
+// address and says it is ready, and returns the port.
 func (p *serverProcess) waitForPort(t *testing.T) string {
 	t.Helper()
 	deadline := time.After(testTimeout * 2)
+	port := ""
 	for {
 		select {
 		case line := <-p.lines:
 			if m := localURL.FindStringSubmatch(line); m != nil {
-				return m[1]
+				port = m[1]
+			}
+			if line == "Press Ctrl-C to stop." && port != "" {
+				return port
 			}
 		case <-deadline:
 			t.Fatalf("the server did not print its address; stdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
