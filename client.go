@@ -11,6 +11,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
@@ -57,6 +58,8 @@ type Client struct {
 
 	closeOnce  sync.Once
 	connClosed chan struct{} // closed once the network connection is closed
+	readerGone chan struct{} // closed once the reader has stopped reading
+	draining   bool          // the reader only waits for the peer's close (reader's own)
 }
 
 // frameKind says how the writer sends a queued frame.
@@ -65,6 +68,7 @@ type frameKind uint8
 const (
 	frameText frameKind = iota
 	framePing
+	framePong
 	frameClose
 )
 
@@ -216,18 +220,65 @@ func (c *Client) closeLocked(code int, reason string) {
 		return
 	}
 	c.closing = true
-	c.queue = append(c.queue, outFrame{kind: frameClose, data: websocket.FormatCloseMessage(code, reason)})
+	c.queue = append(c.queue, outFrame{kind: frameClose, data: websocket.FormatCloseMessage(code, closeReason(reason))})
 	c.startWriterLocked()
 	// However stuck the peer is, the connection ends within the write timeout.
 	c.hardClose = time.AfterFunc(c.server.opts.writeTimeout, c.closeConn)
 }
+
+// maxCloseReason is the longest reason a close frame can carry, in bytes.
+const maxCloseReason = 123
+
+// closeReason shortens reason to fit in a close frame, at a rune boundary.
+func closeReason(reason string) string {
+	if len(reason) <= maxCloseReason {
+		return reason
+	}
+	cut := maxCloseReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
+}
+
+// closeLinger bounds how long a connection whose close frame has been sent
+// waits for the peer's answer (or is read out) before it is closed.
+const closeLinger = time.Second
 
 // closeConn closes the network connection, once.
 func (c *Client) closeConn() {
 	c.closeOnce.Do(func() {
 		c.conn.Close()
 		close(c.connClosed)
+		c.mu.Lock()
+		if c.hardClose != nil {
+			c.hardClose.Stop()
+		}
+		c.mu.Unlock()
 	})
+}
+
+// finishClose ends a connection whose close frame has been written. The
+// server closes the TCP connection, but not before the reader has seen the
+// peer's answer (or closeLinger has passed): closing a socket with unread
+// data makes the kernel reset the connection, and some peers then lose the
+// close frame.
+func (c *Client) finishClose() {
+	if cw, ok := c.batch.Conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite() // nothing more will be written
+	}
+	t := time.NewTimer(c.linger())
+	defer t.Stop()
+	select {
+	case <-c.readerGone:
+	case <-t.C:
+	}
+	c.closeConn()
+}
+
+// linger is how long a closing connection waits for the peer's answer.
+func (c *Client) linger() time.Duration {
+	return min(closeLinger, c.server.opts.writeTimeout)
 }
 
 // writeLoop writes queued frames, merging everything queued at once into a
@@ -251,7 +302,11 @@ func (c *Client) writeLoop() {
 		last, err := c.writeBatch(batch)
 		clear(batch)
 		if err != nil || last {
-			c.closeConn()
+			if err == nil {
+				c.finishClose()
+			} else {
+				c.closeConn()
+			}
 			c.mu.Lock()
 			c.closing = true
 			clear(c.queue)
@@ -269,7 +324,7 @@ func (c *Client) writeBatch(frames []outFrame) (last bool, err error) {
 	if err := c.conn.SetWriteDeadline(deadline); err != nil {
 		return false, err
 	}
-	c.batch.begin()
+	c.batch.begin(deadline)
 	for i := range frames {
 		f := &frames[i]
 		switch {
@@ -279,6 +334,8 @@ func (c *Client) writeBatch(frames []outFrame) (last bool, err error) {
 			err = c.conn.WriteMessage(websocket.TextMessage, f.data)
 		case f.kind == framePing:
 			err = c.conn.WriteControl(websocket.PingMessage, nil, deadline)
+		case f.kind == framePong:
+			err = c.conn.WriteControl(websocket.PongMessage, f.data, deadline)
 		case f.kind == frameClose:
 			err = c.conn.WriteControl(websocket.CloseMessage, f.data, deadline)
 			last = true
@@ -302,13 +359,23 @@ func (c *Client) writeBatch(frames []outFrame) (last bool, err error) {
 func (c *Client) readLoop() {
 	s := c.server
 	code, reason := closeNormal, ""
+	drain := false // the peer may still be sending when the reader stops
 	var buf bytes.Buffer
 	c.touch()
 	for {
 		kind, r, err := c.conn.NextReader()
 		if err != nil {
-			if ce, ok := err.(*websocket.CloseError); ok {
+			var ce *websocket.CloseError
+			var ne net.Error
+			switch {
+			case errors.As(err, &ce):
 				reason = fmt.Sprintf("the client closed the connection (%d %s)", ce.Code, ce.Text)
+			case errors.As(err, &ne) && ne.Timeout():
+				code = closeGoingAway
+				reason = fmt.Sprintf("nothing heard from the client for %v", s.opts.pongTimeout)
+				s.logger().Info("wszero: client disconnected: it stopped answering", "client", c.id, "timeout", s.opts.pongTimeout)
+			default:
+				reason = err.Error()
 			}
 			break
 		}
@@ -319,7 +386,7 @@ func (c *Client) readLoop() {
 			break
 		}
 		if n > s.opts.maxMessageSize {
-			code = closeTooBig
+			code, drain = closeTooBig, true
 			reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
 			s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
 			break
@@ -329,7 +396,7 @@ func (c *Client) readLoop() {
 			continue
 		}
 		if verdict == rateFlood {
-			code = closePolicy
+			code, drain = closePolicy, true
 			reason = fmt.Sprintf("too many messages: the limit is %g a second", s.opts.ratePerSecond)
 			s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", c.id, "limit", s.opts.ratePerSecond)
 			break
@@ -348,7 +415,31 @@ func (c *Client) readLoop() {
 			buf = bytes.Buffer{} // do not keep a big message's buffer alive
 		}
 	}
+	if drain {
+		c.stopPing()
+		s.removeClient(c) // at once: the drain may take a while
+		c.drain(code, reason)
+	}
+	close(c.readerGone)
 	c.leave(code, reason)
+}
+
+// drain says goodbye to a peer that may still be sending (a message too
+// big, a flood): it queues the close frame, then reads and drops what
+// arrives until the peer's own close frame, for at most closeLinger.
+func (c *Client) drain(code int, reason string) {
+	c.closeWith(code, reason)
+	c.draining = true
+	_ = c.conn.SetReadDeadline(time.Now().Add(c.linger()))
+	for {
+		_, r, err := c.conn.NextReader()
+		if err != nil {
+			return
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return
+		}
+	}
 }
 
 // rateVerdict is what the rate limit decides about one incoming message.
@@ -382,9 +473,28 @@ func (c *Client) checkRate() rateVerdict {
 	return rateDropped
 }
 
+// handleControl answers the peer's pings and close frame through the
+// client's queue, so that only the writer writes, and counts pongs and
+// pings as signs of life.
+func (c *Client) handleControl() {
+	c.conn.SetPingHandler(func(data string) error {
+		c.touch()
+		_ = c.enqueue(outFrame{kind: framePong, data: []byte(data)})
+		return nil
+	})
+	c.conn.SetPongHandler(func(string) error {
+		c.touch()
+		return nil
+	})
+	c.conn.SetCloseHandler(func(code int, _ string) error {
+		c.closeWith(code, "") // echo the peer's code, after what is queued
+		return nil
+	})
+}
+
 // touch pushes the read deadline forward: the peer is alive.
 func (c *Client) touch() {
-	if t := c.server.opts.pongTimeout; t > 0 {
+	if t := c.server.opts.pongTimeout; t > 0 && !c.draining {
 		_ = c.conn.SetReadDeadline(time.Now().Add(t))
 	}
 }
@@ -397,11 +507,6 @@ func (c *Client) leave(code int, reason string) {
 	s.removeClient(c)
 	c.closeWith(code, reason)
 	<-c.connClosed
-	c.mu.Lock()
-	if c.hardClose != nil {
-		c.hardClose.Stop()
-	}
-	c.mu.Unlock()
 	s.logger().Debug("wszero: client disconnected", "client", c.id, "reason", reason)
 	s.submit(func() {
 		defer s.conns.Done()
@@ -442,24 +547,38 @@ func (c *Client) stopPing() {
 
 // batchConn is the network connection under a client's websocket.Conn. While
 // the writer sends a batch, writes are gathered and flushed as one system
-// call; at any other time (the handshake, a pong from the reader) they go
-// straight through.
+// call; at any other time (the handshake, a protocol error the reader
+// reports) they go straight through.
+//
+// gorilla sets a write deadline before each write, from whichever goroutine
+// writes, which would let one goroutine's deadline govern another's write.
+// batchConn ignores those and sets the deadline itself under its mutex: the
+// batch's for a flush, writeTimeout from now for a write that goes through.
 type batchConn struct {
 	net.Conn
+	timeout  time.Duration // for writes outside a batch
 	mu       sync.Mutex
 	batching bool
+	deadline time.Time // the batch's
 	buf      *[]byte
 }
 
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// begin starts gathering writes.
-func (b *batchConn) begin() {
+// begin starts gathering writes, to be flushed by deadline.
+func (b *batchConn) begin(deadline time.Time) {
 	b.mu.Lock()
 	b.batching = true
+	b.deadline = deadline
 	b.buf = batchBufs.Get().(*[]byte)
 	b.mu.Unlock()
 }
+
+// SetWriteDeadline does nothing: batchConn sets write deadlines itself.
+func (b *batchConn) SetWriteDeadline(time.Time) error { return nil }
+
+// SetDeadline sets the read deadline; write deadlines are batchConn's own.
+func (b *batchConn) SetDeadline(t time.Time) error { return b.Conn.SetReadDeadline(t) }
 
 // Write gathers p while a batch is open, else writes it through.
 func (b *batchConn) Write(p []byte) (int, error) {
@@ -468,6 +587,9 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	if b.batching {
 		*b.buf = append(*b.buf, p...)
 		return len(p), nil
+	}
+	if err := b.Conn.SetWriteDeadline(time.Now().Add(b.timeout)); err != nil {
+		return 0, err
 	}
 	return b.Conn.Write(p)
 }
@@ -481,7 +603,9 @@ func (b *batchConn) flush() error {
 	b.buf = nil
 	var err error
 	if len(*buf) > 0 {
-		_, err = b.Conn.Write(*buf)
+		if err = b.Conn.SetWriteDeadline(b.deadline); err == nil {
+			_, err = b.Conn.Write(*buf)
+		}
 	}
 	if cap(*buf) <= 64<<10 {
 		*buf = (*buf)[:0]

@@ -80,10 +80,11 @@ func (c *Client) AddToGroup(group string) error {
 	s := c.server
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.clients[c.id] != c {
+	c.mu.Lock()
+	if s.clients[c.id] != c || c.closing {
+		c.mu.Unlock()
 		return fmt.Errorf("%w: it cannot join %q", ErrClosed, group)
 	}
-	c.mu.Lock()
 	if c.groups == nil {
 		c.groups = make(map[string]struct{})
 	}
@@ -177,9 +178,13 @@ func encodeMessage(op string, params any) ([]byte, error) {
 	switch p := params.(type) {
 	case nil:
 	case Params:
-		body, err = marshalWithoutOp(map[string]any(p))
+		if p != nil {
+			body, err = marshalWithoutOp(map[string]any(p))
+		}
 	case map[string]any:
-		body, err = marshalWithoutOp(p)
+		if p != nil {
+			body, err = marshalWithoutOp(p)
+		}
 	default:
 		b, err := json.Marshal(params)
 		if err != nil {

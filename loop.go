@@ -8,67 +8,92 @@ import (
 )
 
 // handlerLoop runs tasks one at a time, in the order they were submitted.
-// Its goroutine starts with the first task and ends with stop.
+// Its goroutine runs only while there is work: an idle server, like the
+// default server between tests, holds no goroutine for its loop.
 type handlerLoop struct {
-	tasks     chan func()
-	startOnce sync.Once
-	stopOnce  sync.Once
-	quit      chan struct{}
-	done      chan struct{}
+	mu         sync.Mutex
+	notFull    sync.Cond     // signalled when queue has room, or on stop
+	queue      []func()      // waiting tasks
+	running    bool          // a goroutine is running the tasks; true whenever queue is not empty
+	stopped    bool          // no more tasks are accepted
+	doneClosed bool          // done is closed
+	done       chan struct{} // closed once stopped and every accepted task has run
 }
 
 // loopQueue is how many tasks may wait for the loop before submitters wait.
 const loopQueue = 1024
 
 func (l *handlerLoop) init() {
-	l.tasks = make(chan func(), loopQueue)
-	l.quit = make(chan struct{})
+	l.notFull.L = &l.mu
 	l.done = make(chan struct{})
 }
 
 // submit runs fn on the handler loop, or on the calling goroutine when
 // handlers run in parallel (the caller is then the client's own reader, so
-// the client's order holds). After Shutdown, fn is dropped.
+// the client's order holds). When loopQueue tasks are waiting, it waits, so
+// that readers stop reading from a client while the loop is behind. After
+// Shutdown, fn is dropped.
 func (s *Server) submit(fn func()) {
 	if s.opts.parallel {
 		fn()
 		return
 	}
 	l := &s.loop
-	l.startOnce.Do(func() { go l.run() })
-	select {
-	case l.tasks <- fn:
-	case <-l.quit:
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.queue) >= loopQueue && !l.stopped {
+		l.notFull.Wait()
+	}
+	if l.stopped {
+		return
+	}
+	l.queue = append(l.queue, fn)
+	if !l.running {
+		l.running = true
+		go l.run()
 	}
 }
 
+// run runs the waiting tasks, in order, until there are none.
 func (l *handlerLoop) run() {
-	defer close(l.done)
+	var batch []func()
 	for {
-		select {
-		case fn := <-l.tasks:
-			fn()
-		case <-l.quit:
-			// Run what was submitted before the stop, then end.
-			for {
-				select {
-				case fn := <-l.tasks:
-					fn()
-				default:
-					return
-				}
+		l.mu.Lock()
+		if len(l.queue) == 0 {
+			l.running = false
+			if l.stopped {
+				l.closeDoneLocked()
 			}
+			l.mu.Unlock()
+			return
+		}
+		batch, l.queue = l.queue, batch[:0]
+		l.notFull.Broadcast()
+		l.mu.Unlock()
+		for i, fn := range batch {
+			batch[i] = nil
+			fn()
 		}
 	}
 }
 
-// stop ends the loop after the tasks already submitted, and waits for it.
+// closeDoneLocked closes done, once; l.mu is held.
+func (l *handlerLoop) closeDoneLocked() {
+	if !l.doneClosed {
+		l.doneClosed = true
+		close(l.done)
+	}
+}
+
+// stop refuses new tasks, and waits until those already accepted have run.
 func (l *handlerLoop) stop() {
-	l.stopOnce.Do(func() {
-		close(l.quit)
-		// A loop that never started has nothing to finish.
-		l.startOnce.Do(func() { close(l.done) })
-	})
+	l.mu.Lock()
+	l.stopped = true
+	l.notFull.Broadcast()
+	if !l.running {
+		l.closeDoneLocked()
+	}
+	l.mu.Unlock()
 	<-l.done
 }
 
@@ -101,6 +126,10 @@ type timers struct {
 	mu     sync.Mutex
 	live   map[*Timer]struct{}
 	closed bool
+	// firing is held for reading while a timer hands its callback to the
+	// loop (or, with parallel handlers, runs it), so that stopAll can wait
+	// for callbacks under way.
+	firing sync.RWMutex
 }
 
 func (ts *timers) add(t *Timer) bool {
@@ -122,6 +151,8 @@ func (ts *timers) forget(t *Timer) {
 	ts.mu.Unlock()
 }
 
+// stopAll stops every timer, and waits for the callbacks already running
+// on their own goroutines (with parallel handlers) to return.
 func (ts *timers) stopAll() {
 	ts.mu.Lock()
 	ts.closed = true
@@ -131,6 +162,9 @@ func (ts *timers) stopAll() {
 	for t := range live {
 		t.Stop()
 	}
+	// Wait for callbacks under way: fire holds firing while it runs one.
+	ts.firing.Lock()
+	defer ts.firing.Unlock()
 }
 
 // Every runs fn every d on the default server's handler loop.
@@ -173,6 +207,15 @@ func (s *Server) schedule(first, every time.Duration, fn func()) *Timer {
 // fire hands the callback to the loop; the loop re-arms a repeating timer
 // once the callback has run.
 func (t *Timer) fire() {
+	ts := &t.s.timer
+	ts.firing.RLock()
+	defer ts.firing.RUnlock()
+	t.mu.Lock()
+	stopped := t.stopped
+	t.mu.Unlock()
+	if stopped {
+		return
+	}
 	t.s.submit(func() {
 		t.mu.Lock()
 		stopped := t.stopped

@@ -26,6 +26,7 @@ type options struct {
 	pingInterval   time.Duration
 	pongTimeout    time.Duration
 	static         http.Handler
+	staticDir      string // WithStatic's folder; New makes static from it
 }
 
 // The defaults, also listed in the README.
@@ -78,12 +79,10 @@ func WithParallelHandlers() Option {
 // A larger one closes the connection with code 1009 and a reason that
 // names the limit. The default is DefaultMaxMessageSize (64 KiB).
 func WithMaxMessageSize(bytes int64) Option {
-	return func(o *options) {
-		if bytes <= 0 {
-			panic(fmt.Sprintf("wszero.WithMaxMessageSize(%d): the limit must be more than 0 bytes", bytes))
-		}
-		o.maxMessageSize = bytes
+	if bytes <= 0 {
+		panic(fmt.Sprintf("wszero.WithMaxMessageSize(%d): the limit must be more than 0 bytes", bytes))
 	}
+	return func(o *options) { o.maxMessageSize = bytes }
 }
 
 // WithAllowedOrigins lets pages from other origins connect. By default only
@@ -111,12 +110,10 @@ func WithAllowedOrigins(patterns ...string) Option {
 // disconnected (close code 1008). perSecond 0 turns the limit off. The
 // default is DefaultRatePerSecond with DefaultRateBurst.
 func WithRateLimit(perSecond float64, burst int) Option {
-	return func(o *options) {
-		if perSecond < 0 || burst < 1 && perSecond > 0 {
-			panic(fmt.Sprintf("wszero.WithRateLimit(%g, %d): use a rate of 0 or more and a burst of at least 1", perSecond, burst))
-		}
-		o.ratePerSecond, o.rateBurst = perSecond, burst
+	if perSecond < 0 || burst < 1 && perSecond > 0 {
+		panic(fmt.Sprintf("wszero.WithRateLimit(%g, %d): use a rate of 0 or more and a burst of at least 1", perSecond, burst))
 	}
+	return func(o *options) { o.ratePerSecond, o.rateBurst = perSecond, burst }
 }
 
 // WithSendQueue bounds what may wait to be written to one client: messages
@@ -124,23 +121,19 @@ func WithRateLimit(perSecond float64, burst int) Option {
 // 1008, "too slow"), and no one else is affected. The default is
 // DefaultQueueMessages and DefaultQueueBytes.
 func WithSendQueue(messages, bytes int) Option {
-	return func(o *options) {
-		if messages < 1 || bytes < 1 {
-			panic(fmt.Sprintf("wszero.WithSendQueue(%d, %d): both limits must be at least 1", messages, bytes))
-		}
-		o.queueMessages, o.queueBytes = messages, bytes
+	if messages < 1 || bytes < 1 {
+		panic(fmt.Sprintf("wszero.WithSendQueue(%d, %d): both limits must be at least 1", messages, bytes))
 	}
+	return func(o *options) { o.queueMessages, o.queueBytes = messages, bytes }
 }
 
 // WithWriteTimeout bounds how long one write to a client may take before
 // the client is dropped. The default is DefaultWriteTimeout.
 func WithWriteTimeout(d time.Duration) Option {
-	return func(o *options) {
-		if d <= 0 {
-			panic(fmt.Sprintf("wszero.WithWriteTimeout(%v): the timeout must be more than 0", d))
-		}
-		o.writeTimeout = d
+	if d <= 0 {
+		panic(fmt.Sprintf("wszero.WithWriteTimeout(%v): the timeout must be more than 0", d))
 	}
+	return func(o *options) { o.writeTimeout = d }
 }
 
 // WithKeepalive sets how often the server pings each client and how long a
@@ -149,17 +142,18 @@ func WithWriteTimeout(d time.Duration) Option {
 // silent clients stay. The defaults are DefaultPingInterval and
 // DefaultPongTimeout.
 func WithKeepalive(interval, timeout time.Duration) Option {
-	return func(o *options) {
-		if interval < 0 || timeout < 0 || timeout > 0 && interval >= timeout {
-			panic(fmt.Sprintf("wszero.WithKeepalive(%v, %v): the interval must be shorter than the timeout", interval, timeout))
-		}
-		o.pingInterval, o.pongTimeout = interval, timeout
+	if interval < 0 || timeout < 0 || timeout > 0 && interval >= timeout {
+		panic(fmt.Sprintf("wszero.WithKeepalive(%v, %v): the interval must be shorter than the timeout", interval, timeout))
 	}
+	return func(o *options) { o.pingInterval, o.pongTimeout = interval, timeout }
 }
 
 // WithStatic serves the files in dir at every path other than the
-// WebSocket endpoint, index.html at "/". RunServer does this with
-// "./static" by itself.
+// WebSocket endpoint and the browser client (/wszero.js, /wszero.mjs,
+// /wszero.d.ts), index.html at "/". TypeScript and JSX files (.ts, .tsx,
+// .jsx) are bundled into JavaScript when they are requested; a build error
+// is logged and shown in the page. RunServer does this with "./static" by
+// itself.
 func WithStatic(dir string) Option {
-	return func(o *options) { o.static = http.FileServer(http.Dir(dir)) }
+	return func(o *options) { o.staticDir, o.static = dir, nil }
 }

@@ -87,6 +87,8 @@ type Server struct {
 	timer timers
 
 	welcome bool // serve the welcome page when there is no static folder
+
+	onServe func(net.Addr) // a test hook: called with the address serve listens on
 }
 
 // handshakeTimeout bounds reading an HTTP request's header and the upgrade.
@@ -103,6 +105,9 @@ func New(opts ...Option) *Server {
 	for _, o := range opts {
 		o(&s.opts)
 	}
+	if s.opts.staticDir != "" {
+		s.useStatic(s.opts.staticDir)
+	}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:   1024,
 		WriteBufferSize:  1024,
@@ -113,6 +118,17 @@ func New(opts ...Option) *Server {
 	}
 	s.loop.init()
 	return s
+}
+
+// useStatic serves the files in dir, bundling TypeScript and JSX on
+// request and logging build errors. Call it before serving.
+func (s *Server) useStatic(dir string) {
+	sf, err := newStaticFiles(dir, func(msg string) { s.logger().Error(msg) })
+	if err != nil {
+		s.opts.static = http.FileServer(http.Dir(dir))
+		return
+	}
+	s.opts.static = sf
 }
 
 var (
@@ -144,14 +160,23 @@ func (s *Server) Clients() []*Client {
 
 // ServeHTTP serves the WebSocket endpoint at "/ws" (any path ending in
 // "/ws", so that the server works mounted under a prefix with or without
-// http.StripPrefix), and the static files or welcome page elsewhere.
+// http.StripPrefix), the browser client at "/wszero.js", "/wszero.mjs" and
+// "/wszero.d.ts" (likewise under a prefix), and the static files or welcome
+// page elsewhere. A plain request for the endpoint gets a 400 that says to
+// open the page.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // mounted with http.StripPrefix("/game/", s)
+	}
 	switch {
-	case r.URL.Path == "/ws" || strings.HasSuffix(r.URL.Path, "/ws") && websocket.IsWebSocketUpgrade(r):
+	case strings.HasSuffix(p, "/ws") && (p == "/ws" || websocket.IsWebSocketUpgrade(r) || s.opts.static == nil):
 		s.serveWebSocket(w, r)
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && clientFile(p) != nil:
+		clientFile(p).serve(w, r)
 	case s.opts.static != nil:
 		s.opts.static.ServeHTTP(w, r)
-	case s.welcome && r.URL.Path == "/":
+	case s.welcome && p == "/":
 		serveWelcome(w)
 	default:
 		http.NotFound(w, r)
@@ -174,7 +199,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var bc *batchConn
-	conn, err := s.upgrader.Upgrade(hijackWrapper{w, &bc}, r, nil)
+	conn, err := s.upgrader.Upgrade(hijackWrapper{w, &bc, s.opts.writeTimeout}, r, nil)
 	if err != nil {
 		return // the upgrader has answered the request
 	}
@@ -185,15 +210,19 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		batch:      bc,
 		remote:     r.RemoteAddr,
 		connClosed: make(chan struct{}),
+		readerGone: make(chan struct{}),
 	}
 	if s.opts.ratePerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(s.opts.ratePerSecond), s.opts.rateBurst)
 	}
 	if !s.addClient(c) {
+		// Shutdown began during the upgrade: say goodbye at once. No
+		// reader runs, so the writer closes without waiting for an answer.
+		close(c.readerGone)
 		c.closeWith(closeGoingAway, "the server is shutting down")
-		go func() { <-c.connClosed }()
 		return
 	}
+	c.handleControl()
 	c.startPing()
 	if h := s.handlerFor(opConnect); h != nil {
 		s.submit(func() { s.run(c, incoming{h: h}) })
@@ -278,7 +307,8 @@ func originHost(origin string) string {
 // connection, so that the writer can merge frames into single writes.
 type hijackWrapper struct {
 	http.ResponseWriter
-	out **batchConn
+	out          **batchConn
+	writeTimeout time.Duration
 }
 
 // Hijack takes over the connection, wrapped.
@@ -291,7 +321,7 @@ func (h hijackWrapper) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	bc := &batchConn{Conn: conn}
+	bc := &batchConn{Conn: conn, timeout: h.writeTimeout}
 	*h.out = bc
 	return bc, rw, nil
 }
@@ -300,12 +330,20 @@ func (h hijackWrapper) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // until Shutdown. Like http.Server's, it returns http.ErrServerClosed after
 // Shutdown.
 func (s *Server) ListenAndServe(addr string) error {
-	srv, err := s.newHTTPServer()
+	if addr == "" {
+		addr = ":http"
+	}
+	s.mu.RLock()
+	closing := s.closing
+	s.mu.RUnlock()
+	if closing {
+		return http.ErrServerClosed
+	}
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv.Addr = addr
-	return srv.ListenAndServe()
+	return s.serve(l)
 }
 
 // serve serves s on an open listener, until Shutdown.
@@ -314,6 +352,9 @@ func (s *Server) serve(l net.Listener) error {
 	if err != nil {
 		l.Close()
 		return err
+	}
+	if s.onServe != nil {
+		s.onServe(l.Addr())
 	}
 	return srv.Serve(l)
 }
@@ -333,7 +374,11 @@ func (s *Server) newHTTPServer() (*http.Server, error) {
 // writes what is queued for each client, closes every connection with code
 // 1001 ("going away"), waits for the disconnect handlers, and stops the
 // handler loop and timers. If ctx ends first, the remaining connections are
-// closed at once and ctx's error is returned. A server cannot be restarted.
+// closed at once and ctx's error is returned. A server cannot be restarted;
+// calling Shutdown again waits for the first call to finish.
+//
+// Do not call Shutdown from a handler or an Every/After callback: it waits
+// for the disconnect handlers, which run after the calling handler.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	already := s.closing
@@ -350,8 +395,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var err error
 	for _, srv := range srvs {
-		if e := srv.Shutdown(ctx); e != nil && err == nil {
-			err = e
+		if e := srv.Shutdown(ctx); e != nil {
+			srv.Close() // ctx ended: drop the HTTP connections still busy
+			if err == nil {
+				err = e
+			}
 		}
 	}
 	s.timer.stopAll()
@@ -363,17 +411,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.conns.Wait()
 		close(allGone)
 	}()
-	select {
-	case <-allGone:
-	case <-ctx.Done():
+	if ctx.Err() == nil {
+		select {
+		case <-allGone:
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() != nil {
 		for _, c := range clients {
 			c.closeConn()
 		}
-		<-allGone
 		if err == nil {
 			err = ctx.Err()
 		}
 	}
+	<-allGone
 	s.loop.stop()
 	return err
 }

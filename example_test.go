@@ -1,0 +1,94 @@
+package wszero_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/gorilla/websocket"
+	"github.com/wszero/wszero"
+)
+
+// dialExample connects a gorilla client to ts's endpoint, as a browser would.
+func dialExample(ts *httptest.Server) *websocket.Conn {
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil)
+	if err != nil {
+		panic(err)
+	}
+	return conn
+}
+
+// exchange sends one frame and prints the frame that comes back.
+func exchange(conn *websocket.Conn, frame string) {
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+		panic(err)
+	}
+	_, reply, err := conn.ReadMessage()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(reply))
+}
+
+func ExampleOn() {
+	// A handler takes the client and a struct; message keys fill its fields.
+	wszero.On("greet", func(c *wszero.Client, p struct{ Name string }) string {
+		return "Hello, " + p.Name + "!"
+	})
+
+	ts := httptest.NewServer(wszero.Default())
+	defer ts.Close()
+	conn := dialExample(ts)
+	defer conn.Close()
+
+	exchange(conn, `{"op": "greet", "name": "Ada", "_ref": 1}`)
+	exchange(conn, `{"op": "greet", "nmae": "Ada"}`)
+	exchange(conn, `{"op": "gret", "name": "Ada"}`)
+	// Output:
+	// {"op":"_reply","_ref":1,"result":"Hello, Ada!"}
+	// {"op":"error","msg":"greet got \"nmae\" — did you mean \"name\"?"}
+	// {"op":"error","msg":"no handler for \"gret\" — did you mean \"greet\"?"}
+}
+
+func ExampleBroadcast() {
+	// Everything a client says, everyone hears.
+	wszero.On("say", func(c *wszero.Client, p struct{ Text string }) error {
+		return wszero.Broadcast("said", wszero.Params{"text": p.Text})
+	})
+	wszero.On("hello", func(c *wszero.Client) {})
+
+	ts := httptest.NewServer(wszero.Default())
+	defer ts.Close()
+	listener := dialExample(ts)
+	defer listener.Close()
+	exchange(listener, `{"op": "hello", "_ref": 1}`) // the listener is in
+
+	speaker := dialExample(ts)
+	defer speaker.Close()
+	if err := speaker.WriteMessage(websocket.TextMessage, []byte(`{"op": "say", "text": "hi all"}`)); err != nil {
+		panic(err)
+	}
+	_, heard, _ := listener.ReadMessage()
+	fmt.Println(string(heard))
+	// Output:
+	// {"op":"_reply","_ref":1,"result":null}
+	// {"op":"said","text":"hi all"}
+}
+
+func ExampleNew() {
+	s := wszero.New(wszero.WithLogger(nil))
+	defer s.Shutdown(context.Background())
+	s.On("add", func(c *wszero.Client, p struct{ A, B int }) int { return p.A + p.B })
+
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	conn := dialExample(ts)
+	defer conn.Close()
+
+	exchange(conn, `{"op": "add", "a": 2, "b": 3, "_ref": 7}`)
+	exchange(conn, `{"op": "add", "a": 2.5, "b": 3, "_ref": 8}`)
+	// Output:
+	// {"op":"_reply","_ref":7,"result":5}
+	// {"op":"error","msg":"add: \"a\" should be a whole number, but got 2.5","_ref":8}
+}
