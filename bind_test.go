@@ -100,7 +100,7 @@ func runBindCases(t *testing.T, cases []bindCase) {
 			p.send(msg + "}")
 			reply := p.read()
 			if tc.wantErr != "" {
-				require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": tc.wantErr}, reply)
+				require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": tc.wantErr, "for": "announce"}, reply)
 				require.Empty(t, got, "the handler must not run")
 				return
 			}

@@ -138,12 +138,17 @@ func (c *Client) Close() {
 	c.closeWith(closeNormal, "closed by the server")
 }
 
-// sendError sends {"op": "error", "msg": msg}, answering the call ref when
-// it is not nil.
-func (c *Client) sendError(ref []byte, msg string) {
+// sendError sends {"op": "error", "msg": msg, "for": op}, answering the
+// call ref when it is not nil. op is the op of the message the error is
+// about, or "" when that is not known.
+func (c *Client) sendError(ref []byte, op, msg string) {
 	var b bytes.Buffer
 	b.WriteString(`{"op":"error","msg":`)
 	writeJSON(&b, msg)
+	if op != "" {
+		b.WriteString(`,"for":`)
+		writeJSON(&b, op)
+	}
 	if ref != nil {
 		b.WriteString(`,"_ref":`)
 		b.Write(ref)
@@ -157,7 +162,7 @@ func (c *Client) sendReply(ref []byte, op string, result any) {
 	res, err := json.Marshal(result)
 	if err != nil {
 		c.server.logger().Error("wszero: handler result cannot be sent as JSON", "op", op, "err", err)
-		c.sendError(ref, fmt.Sprintf("%s returned a value that cannot be sent as JSON: %v", op, err))
+		c.sendError(ref, op, fmt.Sprintf("%s returned a value that cannot be sent as JSON: %v", op, err))
 		return
 	}
 	var b bytes.Buffer
@@ -402,15 +407,21 @@ func (c *Client) readLoop() {
 			break
 		}
 		if kind != websocket.TextMessage {
-			c.sendError(nil, `wszero takes text frames holding JSON, like {"op": "hello"}; this was a binary frame`)
+			s.submit(func() {
+				c.sendError(nil, "", `wszero takes text frames holding JSON, like {"op": "hello"}; this was a binary frame`)
+			})
 			continue
 		}
 		in, err := s.decode(buf.Bytes())
-		if err != nil {
-			c.sendError(in.ref, err.Error())
-			continue
+		switch {
+		case err != nil:
+			// Through the loop, so that the error comes after the replies to
+			// this client's earlier messages.
+			msg := err.Error()
+			s.submit(func() { c.sendError(in.ref, in.op, msg) })
+		case in.h != nil:
+			s.submit(func() { s.run(c, in) })
 		}
-		s.submit(func() { s.run(c, in) })
 		if buf.Cap() > 16<<10 {
 			buf = bytes.Buffer{} // do not keep a big message's buffer alive
 		}
@@ -468,7 +479,7 @@ func (c *Client) checkRate() rateVerdict {
 		return rateFlood
 	}
 	if c.dropped == 1 {
-		c.sendError(nil, fmt.Sprintf("slow down: you are sending more than %g messages a second, so some were dropped", c.server.opts.ratePerSecond))
+		c.sendError(nil, "", fmt.Sprintf("slow down: you are sending more than %g messages a second, so some were dropped", c.server.opts.ratePerSecond))
 	}
 	return rateDropped
 }
@@ -525,8 +536,12 @@ func (c *Client) startPing() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// A WebSocket ping, which every client answers by itself, and a _ping
+	// message, which the browser client can see: it tells the page that the
+	// connection is alive, and how long to wait before it may doubt it.
+	appPing := []byte(fmt.Sprintf(`{"op":%q,"every":%d}`, opPing, every.Milliseconds()))
 	c.pingTimer = time.AfterFunc(every, func() {
-		if c.enqueue(outFrame{kind: framePing}) == nil {
+		if c.enqueue(outFrame{kind: framePing}) == nil && c.enqueue(outFrame{kind: frameText, data: appPing}) == nil {
 			c.mu.Lock()
 			if c.pingTimer != nil {
 				c.pingTimer.Reset(every)

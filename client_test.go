@@ -532,8 +532,13 @@ func TestKeepalive(t *testing.T) {
 	})
 	readErr := make(chan error, 1)
 	go func() {
-		_, _, err := alive.conn.ReadMessage() // answers pings while it waits
-		readErr <- err
+		for { // answers pings while it waits; the _ping messages are not what it waits for
+			_, data, err := alive.conn.ReadMessage()
+			if err != nil || !strings.HasPrefix(string(data), `{"op":"_ping"`) {
+				readErr <- err
+				return
+			}
+		}
 	}()
 
 	// A peer that reads nothing never answers, and is dropped.
@@ -574,6 +579,18 @@ func TestKeepalive(t *testing.T) {
 		require.Panics(t, func() { WithKeepalive(time.Second, time.Second) })
 		require.Panics(t, func() { WithKeepalive(-1, 0) })
 	})
+}
+
+func TestAppPing(t *testing.T) {
+	s, ts := newTestServer(t, WithKeepalive(50*time.Millisecond, time.Second))
+	s.On("ping", func(c *Client) string { return "pong" })
+	p := dial(t, ts)
+	// The browser cannot see WebSocket pings, so a _ping message tells the
+	// page the connection is alive, and how often to expect one.
+	require.Equal(t, map[string]any{"op": "_ping", "every": 50.0}, p.expect("_ping"))
+	// The page's _pong answer is taken quietly: no error comes back.
+	p.send(`{"op":"_pong"}`)
+	require.Equal(t, map[string]any{"op": "_reply", "_ref": 1.0, "result": "pong"}, p.call(1, map[string]any{"op": "ping"}))
 }
 
 func TestControlFrames(t *testing.T) {

@@ -47,8 +47,8 @@ func ExampleOn() {
 	exchange(conn, `{"op": "gret", "name": "Ada"}`)
 	// Output:
 	// {"op":"_reply","_ref":1,"result":"Hello, Ada!"}
-	// {"op":"error","msg":"greet got \"nmae\" — did you mean \"name\"?"}
-	// {"op":"error","msg":"no handler for \"gret\" — did you mean \"greet\"?"}
+	// {"op":"error","msg":"greet got \"nmae\" — did you mean \"name\"?","for":"greet"}
+	// {"op":"error","msg":"no handler for \"gret\" — did you mean \"greet\"?","for":"gret"}
 }
 
 func ExampleBroadcast() {
@@ -90,5 +90,5 @@ func ExampleNew() {
 	exchange(conn, `{"op": "add", "a": 2.5, "b": 3, "_ref": 8}`)
 	// Output:
 	// {"op":"_reply","_ref":7,"result":5}
-	// {"op":"error","msg":"add: \"a\" should be a whole number, but got 2.5","_ref":8}
+	// {"op":"error","msg":"add: \"a\" should be a whole number, but got 2.5","for":"add","_ref":8}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
@@ -110,11 +111,12 @@ func FuzzDecodeAndBind(f *testing.F) {
 			if in.ref != nil && !isScalar(in.ref) {
 				t.Fatalf("decode(%q) kept the _ref %q", data, in.ref)
 			}
-			c.sendError(in.ref, err.Error()) // as the reader does
-		} else {
-			if in.h == nil {
+			c.sendError(in.ref, in.op, err.Error()) // as the reader does
+		} else if in.h == nil {
+			if in.op != "" || !strings.Contains(string(data), opPong) {
 				t.Fatalf("decode(%q) found no handler and no error", data)
 			}
+		} else {
 			s.run(c, in)
 		}
 		if logged := log.take(); logged != "" {

@@ -32,12 +32,17 @@ func (s *Server) Broadcast(op string, params any) error {
 	if err != nil {
 		return err
 	}
+	s.broadcastFrame(pm, data)
+	return nil
+}
+
+// broadcastFrame queues a prepared frame for every client.
+func (s *Server) broadcastFrame(pm *websocket.PreparedMessage, data []byte) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.clients {
 		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
 	}
-	return nil
 }
 
 // BroadcastTo sends {"op": op, …params} to every member of group, like

@@ -19,6 +19,9 @@ const (
 	opDisconnect = "disconnect"
 	opError      = "error"
 	opReply      = "_reply"
+	opPing       = "_ping"   // server → client when the connection is idle
+	opPong       = "_pong"   // client → server, answering _ping
+	opReload     = "_reload" // server → client: a static file changed
 )
 
 // handlerShapes is shown whenever On is given something it cannot call.
@@ -246,6 +249,7 @@ func (h *handler) call(c *Client, arg any) (result any, err error) {
 // incoming is one decoded message from a client, ready for its handler.
 type incoming struct {
 	h   *handler
+	op  string // the message's op, once it is known to be a string
 	arg any    // Params or reflect.Value, as h.input wants
 	ref []byte // raw "_ref", nil when the message is not a call
 }
@@ -279,6 +283,10 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 	if len(opRaw) == 0 || opRaw[0] != '"' || json.Unmarshal(opRaw, &op) != nil {
 		return in, fmt.Errorf(`"op" must be a string, like {"op": "hello"}; got %s`, describeJSON(opRaw))
 	}
+	if op == opPong {
+		return in, nil // an answer to the server's _ping: nothing to handle
+	}
+	in.op = op
 	switch {
 	case op == "":
 		return in, errors.New(`"op" is empty: say which handler the message is for, like {"op": "hello"}`)
@@ -366,7 +374,7 @@ func (s *Server) run(c *Client, in incoming) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.logger().Error("wszero: handler panicked", "op", in.h.op, "client", c.id, "panic", v, "stack", string(debug.Stack()))
-			c.sendError(in.ref, fmt.Sprintf("%s crashed on the server: %v (the server log shows where)", in.h.op, v))
+			c.sendError(in.ref, in.h.op, in.h.op+" crashed on the server: the server's log says where and why")
 		}
 	}()
 	result, err := in.h.call(c, in.arg)
@@ -376,7 +384,7 @@ func (s *Server) run(c *Client, in incoming) {
 		if msg == "" {
 			msg = in.h.op + " failed (its error has no message)"
 		}
-		c.sendError(in.ref, msg)
+		c.sendError(in.ref, in.h.op, msg)
 	case in.ref != nil:
 		c.sendReply(in.ref, in.h.op, result)
 	}

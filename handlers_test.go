@@ -119,7 +119,8 @@ func (p *peer) errorFor(msg string) string {
 	m := p.read()
 	require.Equal(p.t, "error", m["op"], "answer to %s: %v", msg, m)
 	require.NotContains(p.t, m, "_ref")
-	require.Len(p.t, m, 2, "an error is {op, msg}: %v", m)
+	delete(m, "for")
+	require.Len(p.t, m, 2, "an error is {op, msg, for}: %v", m)
 	return m["msg"].(string)
 }
 
@@ -170,10 +171,10 @@ func TestHandlerErrorsAnswerTheSender(t *testing.T) {
 			s, ts := newTestServer(t)
 			s.On("do", tc.handler)
 			p := dial(t, ts)
-			require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": "no luck today"}, p.call(1, withOp("do", tc.params)))
+			require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": "no luck today", "for": "do"}, p.call(1, withOp("do", tc.params)))
 			// Not a call: the error still reaches the sender, without "_ref".
 			p.send(withOp("do", tc.params))
-			require.Equal(t, map[string]any{"op": "error", "msg": "no luck today"}, p.read())
+			require.Equal(t, map[string]any{"op": "error", "msg": "no luck today", "for": "do"}, p.read())
 		})
 	}
 }
@@ -182,7 +183,7 @@ func TestHandlerErrorWithoutText(t *testing.T) {
 	s, ts := newTestServer(t)
 	s.On("do", func(c *Client) error { return errors.New("") })
 	p := dial(t, ts)
-	require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": "do failed (its error has no message)"},
+	require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": "do failed (its error has no message)", "for": "do"},
 		p.call(1, map[string]any{"op": "do"}))
 }
 
@@ -198,8 +199,8 @@ func TestReplyEchoesRefExactly(t *testing.T) {
 		{`{"op":"add","a":1,"b":2,"_ref":-1.50e2}`, `{"op":"_reply","_ref":-1.50e2,"result":3}`},
 		{`{"op":"add","a":1,"b":2,"_ref":"caf\u00e9 \"q\""}`, `{"op":"_reply","_ref":"caf\u00e9 \"q\"","result":3}`},
 		{`{"_ref": 0 , "op":"quiet"}`, `{"op":"_reply","_ref":0,"result":null}`},
-		{`{"op":"fail","_ref":"x1"}`, `{"op":"error","msg":"nope","_ref":"x1"}`},
-		{`{"op":"add","a":1,"_ref":"x2"}`, `{"op":"error","msg":"add needs \"b\": add it to the message, like {\"op\": \"add\", \"b\": 1}","_ref":"x2"}`},
+		{`{"op":"fail","_ref":"x1"}`, `{"op":"error","msg":"nope","for":"fail","_ref":"x1"}`},
+		{`{"op":"add","a":1,"_ref":"x2"}`, `{"op":"error","msg":"add needs \"b\": add it to the message, like {\"op\": \"add\", \"b\": 1}","for":"add","_ref":"x2"}`},
 		// Bytes that are not UTF-8 would make an invalid text frame, which
 		// browsers answer by closing the connection: they are replaced.
 		{"{\"op\":\"quiet\",\"_ref\":\"a\xffb\"}", "{\"op\":\"_reply\",\"_ref\":\"a\uFFFDb\",\"result\":null}"},
@@ -269,9 +270,9 @@ func TestOpsThatCannotBeHandled(t *testing.T) {
 	require.Empty(t, ran)
 
 	t.Run("a call is answered with its _ref", func(t *testing.T) {
-		require.Equal(t, map[string]any{"op": "error", "_ref": "r", "msg": `no handler for "anounce" — did you mean "announce"?`},
+		require.Equal(t, map[string]any{"op": "error", "_ref": "r", "msg": `no handler for "anounce" — did you mean "announce"?`, "for": "anounce"},
 			callRaw(p, `{"op":"anounce","_ref":"r"}`))
-		require.Equal(t, map[string]any{"op": "error", "_ref": 3.0, "msg": `"_x": ops starting with "_" belong to the wszero protocol; choose a name without the "_"`},
+		require.Equal(t, map[string]any{"op": "error", "_ref": 3.0, "msg": `"_x": ops starting with "_" belong to the wszero protocol; choose a name without the "_"`, "for": "_x"},
 			callRaw(p, `{"op":"_x","_ref":3}`))
 		require.Equal(t, map[string]any{"op": "error", "_ref": 4.0, "msg": `the message has no "op": say which handler it is for, like {"op": "hello"}`},
 			callRaw(p, `{"_ref":4}`))
@@ -436,10 +437,10 @@ func TestPanickingHandler(t *testing.T) {
 			s.On("add", func(c *Client, p pair) int { return p.A + p.B })
 			a, b := dial(t, ts), dial(t, ts)
 
-			require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": "boom crashed on the server: kaboom (the server log shows where)"},
+			require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": "boom crashed on the server: the server's log says where and why", "for": "boom"},
 				a.call(1, map[string]any{"op": "boom", "why": "kaboom"}))
 			a.send(map[string]any{"op": "boom", "why": "again"})
-			require.Equal(t, map[string]any{"op": "error", "msg": "boom crashed on the server: again (the server log shows where)"}, a.read())
+			require.Equal(t, map[string]any{"op": "error", "msg": "boom crashed on the server: the server's log says where and why", "for": "boom"}, a.read())
 
 			// The connection keeps working, and the other client heard nothing.
 			require.Equal(t, 5.0, a.call(2, map[string]any{"op": "add", "a": 2, "b": 3})["result"])
@@ -454,7 +455,7 @@ func TestPanicWhileReadingParameters(t *testing.T) {
 	s.On("do", func(c *Client, p struct{ V panicky }) {})
 	s.On("ping", func(c *Client) string { return "pong" })
 	p := dial(t, ts)
-	require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": "do could not read the message: the server crashed reading it (the server log shows where)"},
+	require.Equal(t, map[string]any{"op": "error", "_ref": 1.0, "msg": "do could not read the message: the server crashed reading it (the server log shows where)", "for": "do"},
 		p.call(1, map[string]any{"op": "do", "v": 1}))
 	require.Equal(t, "pong", p.call(2, map[string]any{"op": "ping"})["result"])
 }
@@ -468,7 +469,7 @@ func TestConnectHandlerErrorReachesTheClient(t *testing.T) {
 	s, ts := newTestServer(t)
 	s.On("connect", func(c *Client) error { return errors.New("welcome failed") })
 	p := dial(t, ts)
-	require.Equal(t, map[string]any{"op": "error", "msg": "welcome failed"}, p.read())
+	require.Equal(t, map[string]any{"op": "error", "msg": "welcome failed", "for": "connect"}, p.read())
 }
 
 func TestResultThatIsNotJSON(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // staticDir is the folder RunServer serves, relative to where it runs.
@@ -54,9 +56,11 @@ func (s *Server) runServer(ctx context.Context, port int, callerDir string, out 
 	if err != nil {
 		return err
 	}
+	staticFolder := ""
 	if s.opts.static == nil {
 		if dir := findStatic(callerDir); dir != "" {
-			s.opts.static = http.FileServer(http.Dir(dir))
+			staticFolder = dir
+			s.useStaticReporting(dir, func(msg string) { fmt.Fprintln(out, msg) })
 			if dir != staticDir {
 				fmt.Fprintf(out, "Serving the files in %s\n", dir)
 			}
@@ -81,6 +85,18 @@ func (s *Server) runServer(ctx context.Context, port int, callerDir string, out 
 
 	served := make(chan error, 1)
 	go func() { served <- s.serve(l) }()
+	watchDone := make(chan struct{})
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer func() {
+		stopWatching()
+		<-watchDone
+	}()
+	go func() {
+		defer close(watchDone)
+		if staticFolder != "" {
+			s.reloadOnChange(watchCtx, staticFolder, out)
+		}
+	}()
 	select {
 	case err := <-served:
 		return fmt.Errorf("wszero stopped: %v", err)
@@ -95,6 +111,34 @@ func (s *Server) runServer(ctx context.Context, port int, callerDir string, out 
 	<-served
 	fmt.Fprintln(out, "Stopped.")
 	return nil
+}
+
+// reloadInterval is how often RunServer looks for changed static files.
+const reloadInterval = 300 * time.Millisecond
+
+// reloadOnChange tells every open page to reload whenever a file under dir
+// changes, until ctx ends.
+func (s *Server) reloadOnChange(ctx context.Context, dir string, out io.Writer) {
+	last := folderFingerprint(dir)
+	tick := time.NewTicker(reloadInterval)
+	defer tick.Stop()
+	reload := []byte(`{"op":"` + opReload + `"}`)
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, reload)
+	if err != nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if now := folderFingerprint(dir); now != last {
+			last = now
+			fmt.Fprintln(out, "A file changed: reloading the open pages.")
+			s.broadcastFrame(pm, reload)
+		}
+	}
 }
 
 // findStatic returns the static folder to serve: ./static, else the static

@@ -132,6 +132,22 @@ func (p *serverProcess) waitForPort(t *testing.T) string {
 	}
 }
 
+// waitForLine reads the process's output until a line contains text.
+func (p *serverProcess) waitForLine(t *testing.T, text string) {
+	t.Helper()
+	deadline := time.After(testTimeout * 2)
+	for {
+		select {
+		case line := <-p.lines:
+			if strings.Contains(line, text) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the server did not print %q; stdout:\n%s\nstderr:\n%s", text, p.stdout, p.stderr)
+		}
+	}
+}
+
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	client := &http.Client{Timeout: testTimeout}
@@ -178,7 +194,8 @@ func TestRunServerServesStaticFolder(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "static", "index.html"), []byte("<h1>my page</h1>"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "static", "app.js"), []byte("let x = 1"), 0o644))
 	p := startServerProcess(t, dir, "0")
-	base := "http://127.0.0.1:" + p.waitForPort(t)
+	port := p.waitForPort(t)
+	base := "http://127.0.0.1:" + port
 
 	status, body := httpGet(t, base+"/")
 	require.Equal(t, http.StatusOK, status)
@@ -187,6 +204,28 @@ func TestRunServerServesStaticFolder(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, "let x = 1", body)
 	require.NotContains(t, p.stdout.String(), "no \"static\" folder")
+
+	// TypeScript is bundled on request; a build error is printed in the terminal.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "static", "app.ts"), []byte("const n: number = 2\nconsole.log(n * 21)\n"), 0o644))
+	status, body = httpGet(t, base+"/app.ts")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "console.log(")
+	require.NotContains(t, body, ": number")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "static", "broken.ts"), []byte("let x = ;\n"), 0o644))
+	_, body = httpGet(t, base+"/broken.ts")
+	require.Contains(t, body, "wszero-build-error")
+	p.waitForLine(t, "broken.ts does not build")
+
+	// A changed file reloads the open pages.
+	conn, _, err := websocket.DefaultDialer.Dial("ws://127.0.0.1:"+port+"/ws", nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	pc := &peer{t: t, conn: conn}
+	pc.expect("hello") // connected
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "static", "index.html"), []byte("<h1>my new page</h1>"), 0o644))
+	require.Equal(t, map[string]any{"op": "_reload"}, pc.expect("_reload"))
+	p.waitForLine(t, "A file changed: reloading the open pages.")
+
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, p.waitExit(t))
 }

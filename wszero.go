@@ -123,7 +123,12 @@ func New(opts ...Option) *Server {
 // useStatic serves the files in dir, bundling TypeScript and JSX on
 // request and logging build errors. Call it before serving.
 func (s *Server) useStatic(dir string) {
-	sf, err := newStaticFiles(dir, func(msg string) { s.logger().Error(msg) })
+	s.useStaticReporting(dir, func(msg string) { s.logger().Error(msg) })
+}
+
+// useStaticReporting is useStatic with build errors sent to report.
+func (s *Server) useStaticReporting(dir string, report func(string)) {
+	sf, err := newStaticFiles(dir, report)
 	if err != nil {
 		s.opts.static = http.FileServer(http.Dir(dir))
 		return

@@ -317,6 +317,10 @@ function dispatch(msg: Message): void {
     socket?.send('{"op":"_pong"}');
     return;
   }
+  if (op === "_reload") {
+    location.reload(); // RunServer saw a static file change
+    return;
+  }
   if (op === "_reply" || (op === "error" && msg._ref !== undefined)) {
     const p = pending.get(msg._ref as number);
     if (p) {
