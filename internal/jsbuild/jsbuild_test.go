@@ -1,0 +1,53 @@
+package jsbuild
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDistIsUpToDate fails when the committed js/dist is not what js/src
+// builds to, so that a change to the client cannot land without its bundle.
+func TestDistIsUpToDate(t *testing.T) {
+	stale, err := Stale("../../js")
+	require.NoError(t, err)
+	require.Empty(t, stale, "js/dist is out of date: run go generate in the repository root and commit js/dist")
+}
+
+func TestBuildMakesBothBundlesWithMaps(t *testing.T) {
+	files, err := Build("../../js")
+	require.NoError(t, err)
+	classic, module := string(files["wszero.js"]), string(files["wszero.mjs"])
+	require.True(t, strings.HasPrefix(classic, "(()=>{"), "the classic script is an IIFE")
+	require.Contains(t, classic, "//# sourceMappingURL=wszero.js.map")
+	require.NotContains(t, classic, "export{", "the classic script has no exports")
+	require.Contains(t, module, "export{")
+	require.Contains(t, module, "//# sourceMappingURL=wszero.mjs.map")
+	require.NotContains(t, module, "\n  ", "minified")
+	for _, m := range []string{"wszero.js.map", "wszero.mjs.map"} {
+		require.Contains(t, string(files[m]), `"../src/client.ts"`, "the map points at the TypeScript source")
+	}
+	for _, name := range []string{"call", "on", "onState", "connect", "send_message", "HANDLERS", "CallError", "close", "connectionState"} {
+		require.Contains(t, string(files["wszero.d.ts"]), " "+name, "the types declare %s", name)
+	}
+}
+
+func TestBuildErrorIsReported(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, writeFile(dir+"/src/classic.ts", "let x = ;\n"))
+	require.NoError(t, writeFile(dir+"/src/index.ts", "export const y = 1\n"))
+	require.NoError(t, writeFile(dir+"/src/wszero.d.ts", "export {}\n"))
+	_, err := Build(dir)
+	require.ErrorContains(t, err, "building wszero.js")
+	require.ErrorContains(t, err, "src/classic.ts:1:")
+}
+
+func writeFile(path, text string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
+}
