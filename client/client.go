@@ -197,7 +197,7 @@ func (c *Conn) dial(ctx context.Context) (*websocket.Conn, error) {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return nil, &HandshakeError{URL: c.url, StatusCode: resp.StatusCode, Message: strings.TrimSpace(string(body))}
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("client: connecting to %s: %w", c.url, ctxErr)
 	}
 	return nil, fmt.Errorf("client: cannot connect to %s: %w", c.url, err)
@@ -459,11 +459,13 @@ func (c *Conn) failCallsLocked(onlySent bool, errFor func(op string) error) {
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
-		c.closed = true
-		c.err = ErrClosed
+		if !c.closed { // else the connection has ended already, and c.err says why
+			c.closed = true
+			c.err = ErrClosed
+			c.queue = nil
+			c.failCallsLocked(false, func(op string) error { return fmt.Errorf("%w before %q was answered", ErrClosed, op) })
+		}
 		ws := c.ws
-		c.queue = nil
-		c.failCallsLocked(false, func(op string) error { return fmt.Errorf("%w before %q was answered", ErrClosed, op) })
 		c.mu.Unlock()
 		c.cancel()
 		if ws != nil {
