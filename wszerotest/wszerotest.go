@@ -97,8 +97,19 @@ func (s *Server) Dial(opts ...client.Option) *Client {
 	}
 	c.conn = conn
 	s.t.Cleanup(c.Close)
+	// The handshake is over before the server has added the client to its
+	// list: one round trip makes sure that it has, so that a broadcast
+	// right after Dial reaches this client. No handler has this op; the
+	// server answers with an error.
+	var se *client.ServerError
+	if err := c.call(readyOp, nil, nil); !errors.As(err, &se) {
+		s.t.Fatalf("wszerotest: dialling %s: the server did not answer: %v", s.URL, err)
+	}
 	return c
 }
+
+// readyOp is the op Dial calls to learn that the server is ready.
+const readyOp = "wszerotest: ready?"
 
 // Client is a client connected to a Server. It keeps every message from
 // the server that no handler of its Conn takes, for Expect.
