@@ -1,9 +1,11 @@
 package client
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime/debug"
 	"strings"
@@ -224,7 +226,11 @@ func (c *Conn) endLocked(why error) {
 		lost = &lostError{why: strings.TrimPrefix(why.Error(), "client: "), cause: why}
 	}
 	c.failCallsLocked(false, lost.forCall)
-	c.opts.log.Info("client: connection ended", "url", c.url, "why", why)
+	level := slog.LevelDebug // Err says why
+	if _, gaveUp := why.(*gaveUpError); gaveUp {
+		level = slog.LevelWarn
+	}
+	c.opts.log.Log(context.Background(), level, "client: connection ended", "url", c.url, "why", why)
 }
 
 // reconnect dials again, with backoff, until it succeeds, Close is called
