@@ -411,7 +411,7 @@ func (c *Conn) writeLocked(ws *websocket.Conn, data []byte) error {
 	if closed {
 		return ErrClosed
 	}
-	return &lostError{why: "writing failed", cause: err}
+	return &lostError{why: "writing failed: " + err.Error(), cause: err}
 }
 
 // forget drops a call that its caller no longer waits for, and its message
@@ -503,6 +503,7 @@ func (c *Conn) Err() error {
 // dispatch runs handlers in arrival order until the Conn ends.
 func (c *Conn) dispatch() {
 	defer close(c.done)
+	defer c.cancel()
 	for fn := range c.inbox {
 		if c.ctx.Err() != nil {
 			continue // closed: what is left is dropped

@@ -506,6 +506,14 @@ func TestMessagesNoHandlerTakes(t *testing.T) {
 		require.Contains(t, log.waitFor(t, "panicked", 1), "ERROR client: handler panicked op=boom panic=kaboom")
 		require.NoError(t, c.Send("push", wszero.Params{"to": "oops"}))
 		require.Equal(t, "ERROR client: handler failed op=oops err=handler says no", log.waitFor(t, "handler failed", 1))
+
+		// A parameter type whose UnmarshalJSON panics: logged, and the
+		// connection reads on.
+		c.On("odd", func(p struct{ V panicky }) { t.Error("the handler ran") })
+		require.NoError(t, c.Send("push", wszero.Params{"to": "odd", "params": wszero.Params{"v": 1}}))
+		require.Contains(t, log.waitFor(t, "parameters panicked", 1), "ERROR client: reading a message's parameters panicked op=odd panic=cannot decode")
+		require.Contains(t, log.waitFor(t, "does not fit its handler", 2), "err=odd could not be read: reading it panicked")
+		require.NoError(t, c.Call(ctx(t), "push", wszero.Params{"to": "news", "params": wszero.Params{"text": "still here"}}, nil))
 	})
 
 	t.Run("error handler", func(t *testing.T) {
@@ -530,6 +538,11 @@ func TestMessagesNoHandlerTakes(t *testing.T) {
 		require.Equal(t, msg{"error", wszero.Params{"msg": "it failed", "for": "fail"}}, receive(t, got))
 	})
 }
+
+// panicky panics when it is decoded from JSON.
+type panicky struct{}
+
+func (*panicky) UnmarshalJSON([]byte) error { panic("cannot decode") }
 
 func TestWithHandlerCatchesWhatTheServerSendsAtOnce(t *testing.T) {
 	s := newServer()
