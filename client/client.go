@@ -20,8 +20,10 @@
 // Every method of Conn is safe to call from any goroutine. One goroutine
 // reads the connection; handlers run one at a time, in the order their
 // messages arrived, on another, so a handler may Call the server and wait
-// for the answer. Writes are serialised: Send and Call return once their
-// message is written (or queued, while reconnecting).
+// for the answer. A handler that takes long holds up the handlers after it;
+// once 1,024 messages wait for it, the reader waits too, and the server
+// sees a slow client. Writes are serialised: Send and Call return once
+// their message is written (or queued, while reconnecting).
 package client
 
 import (
