@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/wszero/wszero/internal/binding"
 )
 
 // capture makes a handler taking a T that reports what it got on got.
@@ -381,7 +382,7 @@ func TestLowerCamel(t *testing.T) {
 		"":               "",
 	}
 	for in, want := range cases {
-		require.Equal(t, want, lowerCamel(in), "lowerCamel(%q)", in)
+		require.Equal(t, want, binding.LowerCamel(in), "lowerCamel(%q)", in)
 	}
 }
 
@@ -407,8 +408,8 @@ func TestEditDistance(t *testing.T) {
 		{"日本", "本日", 1},
 	}
 	for _, tc := range cases {
-		require.Equal(t, tc.want, editDistance(tc.a, tc.b), "editDistance(%q, %q)", tc.a, tc.b)
-		require.Equal(t, tc.want, editDistance(tc.b, tc.a), "editDistance(%q, %q)", tc.b, tc.a)
+		require.Equal(t, tc.want, binding.EditDistance(tc.a, tc.b), "editDistance(%q, %q)", tc.a, tc.b)
+		require.Equal(t, tc.want, binding.EditDistance(tc.b, tc.a), "editDistance(%q, %q)", tc.b, tc.a)
 	}
 }
 
@@ -436,7 +437,7 @@ func TestNearest(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, nearest(tc.word, tc.candidates))
+			require.Equal(t, tc.want, binding.Nearest(tc.word, tc.candidates))
 		})
 	}
 }

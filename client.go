@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+	"github.com/wszero/wszero/internal/binding"
 	"golang.org/x/time/rate"
 )
 
@@ -144,10 +145,10 @@ func (c *Client) Close() {
 func (c *Client) sendError(ref []byte, op, msg string) {
 	var b bytes.Buffer
 	b.WriteString(`{"op":"error","msg":`)
-	writeJSON(&b, msg)
+	binding.WriteJSON(&b, msg)
 	if op != "" {
 		b.WriteString(`,"for":`)
-		writeJSON(&b, op)
+		binding.WriteJSON(&b, op)
 	}
 	if ref != nil {
 		b.WriteString(`,"_ref":`)

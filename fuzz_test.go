@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/wszero/wszero/internal/binding"
 )
 
 // logRecorder keeps a server's log lines.
@@ -108,7 +110,7 @@ func FuzzDecodeAndBind(f *testing.F) {
 			if err.Error() == "" {
 				t.Fatalf("decode(%q) returned an empty error", data)
 			}
-			if in.ref != nil && !isScalar(in.ref) {
+			if in.ref != nil && !binding.IsScalar(in.ref) {
 				t.Fatalf("decode(%q) kept the _ref %q", data, in.ref)
 			}
 			c.sendError(in.ref, in.op, err.Error()) // as the reader does

@@ -1,15 +1,13 @@
 package wszero
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 
 	"github.com/gorilla/websocket"
+	"github.com/wszero/wszero/internal/binding"
 )
 
 // Broadcast sends {"op": op, …params} to every client of the default server.
@@ -150,11 +148,8 @@ func checkGroupName(group string) error {
 
 // checkSendOp refuses ops a server may not send.
 func checkSendOp(op string) error {
-	switch {
-	case op == "":
-		return errors.New(`wszero: a message needs an op, like Send("hello", nil)`)
-	case strings.HasPrefix(op, "_"):
-		return fmt.Errorf(`wszero: op %q: ops starting with "_" belong to the wszero protocol; choose a name without the "_"`, op)
+	if err := binding.CheckSendOp(op); err != nil {
+		return fmt.Errorf("wszero: %w", err)
 	}
 	return nil
 }
@@ -178,74 +173,14 @@ func prepare(op string, params any) (*websocket.PreparedMessage, []byte, error) 
 // encodeMessage renders {"op": op, …params}. op comes first and wins over
 // an "op" key in params.
 func encodeMessage(op string, params any) ([]byte, error) {
-	var body []byte
-	var err error
-	switch p := params.(type) {
-	case nil:
-	case Params:
-		if p != nil {
-			body, err = marshalWithoutOp(map[string]any(p))
-		}
-	case map[string]any:
-		if p != nil {
-			body, err = marshalWithoutOp(p)
-		}
-	default:
-		b, err := json.Marshal(params)
-		if err != nil {
-			return nil, fmt.Errorf("wszero: the params of %q cannot be sent as JSON: %v", op, err)
-		}
-		if string(b) == "null" {
-			break
-		}
-		if len(b) == 0 || b[0] != '{' {
-			return nil, fmt.Errorf("wszero: the params of %q must be wszero.Params, a map or a struct, not %s", op, reflect.TypeOf(params))
-		}
-		if bytes.Contains(b, []byte(`"op"`)) {
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(b, &m); err == nil {
-				if _, has := m["op"]; has {
-					delete(m, "op")
-					b, _ = json.Marshal(m)
-				}
-			}
-		}
-		body = b
+	if p, ok := params.(Params); ok {
+		params = map[string]any(p)
 	}
+	data, err := binding.EncodeMessage(op, params)
 	if err != nil {
-		return nil, fmt.Errorf("wszero: the params of %q cannot be sent as JSON: %v", op, err)
+		return nil, fmt.Errorf("wszero: %w", err)
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(op) + len(body) + 10)
-	buf.WriteString(`{"op":`)
-	writeJSON(&buf, op)
-	if len(body) > 2 { // more than "{}"
-		buf.WriteByte(',')
-		buf.Write(body[1:])
-	} else {
-		buf.WriteByte('}')
-	}
-	return buf.Bytes(), nil
-}
-
-// marshalWithoutOp marshals m, leaving out its "op" key.
-func marshalWithoutOp(m map[string]any) ([]byte, error) {
-	if _, has := m["op"]; has {
-		c := make(map[string]any, len(m))
-		for k, v := range m {
-			if k != "op" {
-				c[k] = v
-			}
-		}
-		m = c
-	}
-	return json.Marshal(m)
-}
-
-// writeJSON appends s as a JSON string.
-func writeJSON(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	buf.Write(b)
+	return data, nil
 }
 
 // sortByArrival orders clients by when they connected.

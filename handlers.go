@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/wszero/wszero/internal/binding"
 )
 
 // The ops a client can never send: the server raises them itself.
@@ -32,41 +33,20 @@ const handlerShapes = `A handler must be a function of one of these shapes:
 and it may return nothing, an error, a value, or (a value, an error).
 The "connect" and "disconnect" handlers take only the client: func(c *wszero.Client).`
 
-var (
-	clientType = reflect.TypeOf((*Client)(nil))
-	errorType  = reflect.TypeOf((*error)(nil)).Elem()
-	paramsType = reflect.TypeOf(Params(nil))
-	mapType    = reflect.TypeOf(map[string]any(nil))
-	anyType    = reflect.TypeOf((*any)(nil)).Elem()
-)
+// handlerShape is what the server's handlers look like: the client first.
+var handlerShape = &binding.Shape{
+	Lead:    reflect.TypeOf((*Client)(nil)),
+	Params:  reflect.TypeOf(Params(nil)),
+	Values:  true,
+	Allowed: handlerShapes,
+}
 
-// inputKind says what a handler takes after the client.
-type inputKind uint8
-
-const (
-	inputNone   inputKind = iota // func(c)
-	inputParams                  // func(c, Params)
-	inputStruct                  // func(c, T) or func(c, *T)
-)
-
-// outputKind says what a handler returns.
-type outputKind uint8
-
-const (
-	outputNone        outputKind = iota // nothing
-	outputError                         // error
-	outputValue                         // R
-	outputValueAndErr                   // (R, error)
-)
-
-// handler is one registered op: the function and how to call it.
+// handler is one registered op: the checked function and where it was
+// registered.
 type handler struct {
-	op     string
-	fn     reflect.Value
-	input  inputKind
-	output outputKind
-	binder *structBinder // for inputStruct
-	where  string        // file:line of the On call
+	*binding.Handler
+	op    string
+	where string // file:line of the On call
 	// direct avoids reflection for the commonest shapes.
 	direct func(*Client, any) (any, error)
 }
@@ -97,7 +77,7 @@ func On(op string, handler any) {
 // with "_", or when op already has a handler: these are mistakes in the
 // program, found when it starts, as http.HandleFunc does.
 func (s *Server) On(op string, fn any) {
-	where := callerOutsidePackage()
+	where := binding.CallerOutside("github.com/wszero/wszero.On", "github.com/wszero/wszero.(*Server).On")
 	h, err := newHandler(op, fn, where)
 	if err != nil {
 		panic(fmt.Sprintf("wszero.On(%q, …) at %s: %v", op, where, err))
@@ -138,70 +118,19 @@ func (s *Server) handlerOps() []string {
 	return ops
 }
 
-// newHandler checks fn's shape and prepares its binding.
+// newHandler checks op and fn's shape and prepares its binding.
 func newHandler(op string, fn any, where string) (*handler, error) {
-	switch {
-	case op == "":
-		return nil, errors.New("the op is empty: give the handler a name, like wszero.On(\"hello\", hello)")
-	case strings.HasPrefix(op, "_"):
-		return nil, errors.New(`ops starting with "_" belong to the wszero protocol: choose a name without the "_"`)
-	case fn == nil:
-		return nil, errors.New("the handler is nil.\n" + handlerShapes)
+	if err := binding.CheckOp(op, `wszero.On("hello", hello)`); err != nil {
+		return nil, err
 	}
-	v := reflect.ValueOf(fn)
-	t := v.Type()
-	if t.Kind() != reflect.Func {
-		return nil, fmt.Errorf("the handler has type %s, not a function.\n%s", t, handlerShapes)
+	bh, err := binding.NewHandler(handlerShape, fn)
+	if err != nil {
+		return nil, err
 	}
-	if v.IsNil() {
-		return nil, fmt.Errorf("the handler is a nil %s.\n%s", t, handlerShapes)
+	if (op == opConnect || op == opDisconnect) && bh.Input != binding.InputNone {
+		return nil, fmt.Errorf("the %q handler takes only the client: func(c *wszero.Client), not %s", op, bh.Fn.Type())
 	}
-	wrongShape := func(why string) error {
-		return fmt.Errorf("the handler %s %s.\n%s", t, why, handlerShapes)
-	}
-	switch {
-	case t.NumIn() == 0 || t.In(0) != clientType:
-		return nil, wrongShape("must take a *wszero.Client first")
-	case t.NumIn() > 2:
-		return nil, wrongShape(fmt.Sprintf("takes %d parameters: a handler takes the *wszero.Client and at most one more", t.NumIn()))
-	case t.IsVariadic():
-		return nil, wrongShape(fmt.Sprintf("takes ...%s: a handler cannot take a variable number of parameters", t.In(1).Elem()))
-	}
-	h := &handler{op: op, fn: v, where: where}
-	if t.NumIn() == 2 {
-		in := t.In(1)
-		switch {
-		case in == paramsType || in == mapType:
-			h.input = inputParams
-		case isStructOrPointerToStruct(in):
-			b, err := newStructBinder(in)
-			if err != nil {
-				return nil, fmt.Errorf("the handler %s cannot take its parameters: %v", t, err)
-			}
-			h.input, h.binder = inputStruct, b
-		default:
-			return nil, wrongShape(fmt.Sprintf("takes %s as its second parameter, which must be wszero.Params or a struct", in))
-		}
-	}
-	switch {
-	case t.NumOut() == 0:
-		h.output = outputNone
-	case t.NumOut() == 1 && t.Out(0) == errorType:
-		h.output = outputError
-	case t.NumOut() == 1:
-		h.output = outputValue
-	case t.NumOut() == 2 && t.Out(1) == errorType:
-		h.output = outputValueAndErr
-	case t.NumOut() == 2:
-		return nil, wrongShape(fmt.Sprintf("returns (%s, %s): when a handler returns two values, the second must be an error", t.Out(0), t.Out(1)))
-	default:
-		return nil, wrongShape(fmt.Sprintf("returns %d values: return nothing, an error, a value, or (a value, an error)", t.NumOut()))
-	}
-	if (op == opConnect || op == opDisconnect) && h.input != inputNone {
-		return nil, fmt.Errorf("the %q handler takes only the client: func(c *wszero.Client), not %s", op, t)
-	}
-	h.direct = directCall(fn)
-	return h, nil
+	return &handler{Handler: bh, op: op, where: where, direct: directCall(fn)}, nil
 }
 
 // directCall returns a reflection-free caller for the commonest shapes, or nil.
@@ -212,11 +141,11 @@ func directCall(fn any) func(*Client, any) (any, error) {
 	case func(*Client) error:
 		return func(c *Client, _ any) (any, error) { return nil, f(c) }
 	case func(*Client, Params):
-		return func(c *Client, p any) (any, error) { f(c, p.(Params)); return nil, nil }
+		return func(c *Client, p any) (any, error) { f(c, p.(map[string]any)); return nil, nil }
 	case func(*Client, Params) error:
-		return func(c *Client, p any) (any, error) { return nil, f(c, p.(Params)) }
+		return func(c *Client, p any) (any, error) { return nil, f(c, p.(map[string]any)) }
 	case func(*Client, Params) (any, error):
-		return func(c *Client, p any) (any, error) { return f(c, p.(Params)) }
+		return func(c *Client, p any) (any, error) { return f(c, p.(map[string]any)) }
 	}
 	return nil
 }
@@ -226,31 +155,14 @@ func (h *handler) call(c *Client, arg any) (result any, err error) {
 	if h.direct != nil {
 		return h.direct(c, arg)
 	}
-	args := []reflect.Value{reflect.ValueOf(c)}
-	switch h.input {
-	case inputParams:
-		args = append(args, reflect.ValueOf(arg).Convert(h.fn.Type().In(1)))
-	case inputStruct:
-		args = append(args, arg.(reflect.Value))
-	}
-	out := h.fn.Call(args)
-	switch h.output {
-	case outputError:
-		err, _ = out[0].Interface().(error)
-	case outputValue:
-		result = out[0].Interface()
-	case outputValueAndErr:
-		result = out[0].Interface()
-		err, _ = out[1].Interface().(error)
-	}
-	return result, err
+	return h.Call([]reflect.Value{reflect.ValueOf(c)}, arg)
 }
 
 // incoming is one decoded message from a client, ready for its handler.
 type incoming struct {
 	h   *handler
 	op  string // the message's op, once it is known to be a string
-	arg any    // Params or reflect.Value, as h.input wants
+	arg any    // map[string]any or reflect.Value, as h.Input wants
 	ref []byte // raw "_ref", nil when the message is not a call
 }
 
@@ -263,8 +175,8 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 		return in, notAnObject(data, err)
 	}
 	if r, ok := raw["_ref"]; ok {
-		if !isScalar(r) {
-			return in, fmt.Errorf(`"_ref" must be a number or a string that names the call, like {"op": "add", "_ref": 1}; got %s`, describeJSON(r))
+		if !binding.IsScalar(r) {
+			return in, fmt.Errorf(`"_ref" must be a number or a string that names the call, like {"op": "add", "_ref": 1}; got %s`, binding.DescribeJSON(r))
 		}
 		if !utf8.Valid(r) {
 			// Echoed as it came, it would make the reply an invalid text
@@ -281,7 +193,7 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 	}
 	var op string
 	if len(opRaw) == 0 || opRaw[0] != '"' || json.Unmarshal(opRaw, &op) != nil {
-		return in, fmt.Errorf(`"op" must be a string, like {"op": "hello"}; got %s`, describeJSON(opRaw))
+		return in, fmt.Errorf(`"op" must be a string, like {"op": "hello"}; got %s`, binding.DescribeJSON(opRaw))
 	}
 	if op == opPong {
 		return in, nil // an answer to the server's _ping: nothing to handle
@@ -293,7 +205,7 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 	case op == opConnect || op == opDisconnect:
 		return in, fmt.Errorf("%q is sent by the server itself when a client arrives or leaves: a client cannot send it; choose another op name", op)
 	case strings.HasPrefix(op, "_"):
-		return in, fmt.Errorf("%s: ops starting with \"_\" belong to the wszero protocol; choose a name without the \"_\"", shorten(op))
+		return in, fmt.Errorf("%s: ops starting with \"_\" belong to the wszero protocol; choose a name without the \"_\"", binding.Shorten(op))
 	}
 	h := s.handlerFor(op)
 	if h == nil {
@@ -314,28 +226,19 @@ func (s *Server) bind(h *handler, raw map[string]json.RawMessage) (arg any, err 
 			arg, err = nil, fmt.Errorf("%s could not read the message: the server crashed reading it (the server log shows where)", h.op)
 		}
 	}()
-	switch h.input {
-	case inputParams:
-		return bindParams(h.op, raw)
-	case inputStruct:
-		return h.binder.bind(h.op, raw)
-	}
-	if keys := userKeys(raw); len(keys) > 0 {
-		return nil, noKeysWanted(h.op, keys[0])
-	}
-	return nil, nil
+	return h.Bind(h.op, raw)
 }
 
 // unknownOp explains that nothing handles op, suggesting the nearest op.
 func (s *Server) unknownOp(op string) error {
 	ops := s.handlerOps()
 	if len(ops) == 0 {
-		return fmt.Errorf("no handler for %s: the server has no handlers yet; add one with wszero.On(%s, …)", shorten(op), shorten(op))
+		return fmt.Errorf("no handler for %s: the server has no handlers yet; add one with wszero.On(%s, …)", binding.Shorten(op), binding.Shorten(op))
 	}
-	if near := nearest(op, ops); near != "" {
-		return fmt.Errorf("no handler for %s — did you mean %q?", shorten(op), near)
+	if near := binding.Nearest(op, ops); near != "" {
+		return fmt.Errorf("no handler for %s — did you mean %q?", binding.Shorten(op), near)
 	}
-	return fmt.Errorf("no handler for %s: the server handles %s", shorten(op), quoteList(ops))
+	return fmt.Errorf("no handler for %s: the server handles %s", binding.Shorten(op), binding.QuoteList(ops))
 }
 
 // notAnObject explains why a frame is not a message.
@@ -344,28 +247,7 @@ func notAnObject(data []byte, err error) error {
 	if errors.As(err, &syn) {
 		return fmt.Errorf("the message is not valid JSON (%v at byte %d): send an object like {\"op\": \"hello\"}", syn, syn.Offset)
 	}
-	return fmt.Errorf(`a message must be a JSON object like {"op": "hello"}, not %s`, describeJSON(bytes.TrimLeft(data, " \t\r\n")))
-}
-
-// noKeysWanted explains that op takes no keys but got key.
-func noKeysWanted(op, key string) error {
-	return fmt.Errorf("%s takes no keys, but got %s: send just {\"op\": %q}", op, shorten(key), op)
-}
-
-// isUserKey reports whether a message key is meant for the handler.
-func isUserKey(k string) bool { return k != "op" && !strings.HasPrefix(k, "_") }
-
-// bindParams decodes every key meant for the handler into a Params.
-func bindParams(op string, raw map[string]json.RawMessage) (Params, error) {
-	p := make(Params, len(raw))
-	for _, k := range userKeys(raw) {
-		var val any
-		if err := json.Unmarshal(raw[k], &val); err != nil {
-			return nil, wrongType(op, k, anyType, raw[k], err)
-		}
-		p[k] = val
-	}
-	return p, nil
+	return fmt.Errorf(`a message must be a JSON object like {"op": "hello"}, not %s`, binding.DescribeJSON(bytes.TrimLeft(data, " \t\r\n")))
 }
 
 // run calls the handler for a decoded message on the current goroutine and
@@ -388,38 +270,4 @@ func (s *Server) run(c *Client, in incoming) {
 	case in.ref != nil:
 		c.sendReply(in.ref, in.h.op, result)
 	}
-}
-
-// callerOutsidePackage returns file:line of the first caller outside wszero's
-// registration functions, so that a panic in On points at the user's line.
-func callerOutsidePackage() string {
-	pcs := make([]uintptr, 16)
-	n := runtime.Callers(2, pcs)
-	frames := runtime.CallersFrames(pcs[:n])
-	for {
-		f, more := frames.Next()
-		switch strings.TrimSuffix(f.Function, "-fm") { // -fm: called through a method value, like on := s.On
-		case "github.com/wszero/wszero.On", "github.com/wszero/wszero.(*Server).On":
-		default:
-			return fmt.Sprintf("%s:%d", f.File, f.Line)
-		}
-		if !more {
-			return "unknown place"
-		}
-	}
-}
-
-// quoteList renders names as "a", "b" and "c".
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = fmt.Sprintf("%q", n)
-	}
-	switch len(q) {
-	case 0:
-		return "nothing"
-	case 1:
-		return q[0]
-	}
-	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
 }

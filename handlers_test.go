@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+	"github.com/wszero/wszero/internal/binding"
 )
 
 // pair is a named parameter struct for the shape tests.
@@ -396,7 +397,7 @@ func TestOnPanicsOnSecondHandlerForAnOp(t *testing.T) {
 	msg, second := onPanic(s, "hello", func(c *Client, p Params) {})
 	require.Equal(t, fmt.Sprintf("wszero.On(%q, …) at %s: %q already has a handler, registered at %s.\n"+
 		"Each op has one handler: remove one of them, or give this one another name.", "hello", second, "hello", first), msg)
-	require.Equal(t, inputNone, s.handlerFor("hello").input, "the first handler stays")
+	require.Equal(t, binding.InputNone, s.handlerFor("hello").Input, "the first handler stays")
 }
 
 func TestOnPanicPointsAtTheCaller(t *testing.T) {

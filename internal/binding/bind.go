@@ -1,4 +1,4 @@
-package wszero
+package binding
 
 import (
 	"encoding"
@@ -71,7 +71,7 @@ func newStructBinder(t reflect.Type) (*structBinder, error) {
 			continue
 		}
 		if name == "" {
-			name = lowerCamel(f.Name)
+			name = LowerCamel(f.Name)
 		}
 		if !isUserKey(name) {
 			return nil, fmt.Errorf("field %s would bind the key %q, but keys named \"op\" or starting with \"_\" belong to wszero; "+
@@ -120,9 +120,9 @@ func underAny(index []int, prefixes [][]int) bool {
 	return false
 }
 
-// lowerCamel is how a browser would spell a Go field name: "Text" → "text",
+// LowerCamel is how a browser would spell a Go field name: "Text" → "text",
 // "PlayerID" → "playerID", "URLPath" → "urlPath".
-func lowerCamel(name string) string {
+func LowerCamel(name string) string {
 	r := []rune(name)
 	for i := 0; i < len(r) && unicode.IsUpper(r[i]); i++ {
 		if i > 0 && i+1 < len(r) && unicode.IsLower(r[i+1]) {
@@ -233,13 +233,13 @@ func userKeys(raw map[string]json.RawMessage) []string {
 
 // unknownKey explains a key that no field takes.
 func (b *structBinder) unknownKey(op, key string) error {
-	if near := nearest(key, b.names); near != "" {
-		return fmt.Errorf("%s got %s — did you mean %q?", op, shorten(key), near)
+	if near := Nearest(key, b.names); near != "" {
+		return fmt.Errorf("%s got %s — did you mean %q?", op, Shorten(key), near)
 	}
 	if len(b.names) == 0 {
 		return noKeysWanted(op, key)
 	}
-	return fmt.Errorf("%s got %s, which it does not take: it takes %s", op, shorten(key), quoteList(b.names))
+	return fmt.Errorf("%s got %s, which it does not take: it takes %s", op, Shorten(key), QuoteList(b.names))
 }
 
 // wrongType explains why the value r of key cannot go into a t; err is what
@@ -266,7 +266,7 @@ func wrongType(op, key string, t reflect.Type, r json.RawMessage, err error) err
 		}
 		return fmt.Errorf("%s: %q should be %s, but it holds %s", op, key, describeType(t), held)
 	}
-	return fmt.Errorf("%s: %q should be %s, but %s", op, key, describeType(t), butGot(te, describeJSON(r)))
+	return fmt.Errorf("%s: %q should be %s, but %s", op, key, describeType(t), butGot(te, DescribeJSON(r)))
 }
 
 // butGot completes "… should be <te.Type>, but …". shown, when not empty,
@@ -452,13 +452,13 @@ func kindOfType(t reflect.Type) jsonKind {
 	return kindAny
 }
 
-// describeJSON names a JSON value for a message, quoting short scalars.
-func describeJSON(r []byte) string {
+// DescribeJSON names a JSON value for a message, quoting short scalars.
+func DescribeJSON(r []byte) string {
 	switch kindOfJSON(r) {
 	case kindString:
 		var s string
 		_ = json.Unmarshal(r, &s) // r is valid JSON
-		return "the string " + shorten(s)
+		return "the string " + Shorten(s)
 	case kindNumber:
 		return shortenNumber(string(r))
 	case kindBool:
@@ -511,14 +511,14 @@ func exampleValue(t reflect.Type) string {
 // isNull reports whether the JSON value r is null.
 func isNull(r []byte) bool { return string(r) == "null" }
 
-// isScalar reports whether r is a JSON number or string.
-func isScalar(r []byte) bool {
+// IsScalar reports whether r is a JSON number or string.
+func IsScalar(r []byte) bool {
 	k := kindOfJSON(r)
 	return k == kindNumber || k == kindString
 }
 
-// shorten quotes s, cut to a readable length.
-func shorten(s string) string {
+// Shorten quotes s, cut to a readable length.
+func Shorten(s string) string {
 	const max = 40
 	if utf8.RuneCountInString(s) <= max {
 		return fmt.Sprintf("%q", s)
@@ -535,16 +535,16 @@ func shortenNumber(s string) string {
 	return s
 }
 
-// nearest returns the candidate closest to word, or "" when none is close
+// Nearest returns the candidate closest to word, or "" when none is close
 // enough to be a likely typo.
-func nearest(word string, candidates []string) string {
+func Nearest(word string, candidates []string) string {
 	if word == "" {
 		return ""
 	}
 	best, bestDist := "", -1
 	lw := strings.ToLower(word)
 	for _, c := range candidates {
-		d := editDistance(lw, strings.ToLower(c))
+		d := EditDistance(lw, strings.ToLower(c))
 		if bestDist < 0 || d < bestDist || d == bestDist && c < best {
 			best, bestDist = c, d
 		}
@@ -566,9 +566,9 @@ func typoBudget(n int) int {
 	return 3
 }
 
-// editDistance counts the insertions, deletions, substitutions and swaps of
+// EditDistance counts the insertions, deletions, substitutions and swaps of
 // neighbouring letters that turn a into b (optimal string alignment).
-func editDistance(a, b string) int {
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev2 := make([]int, len(rb)+1)
 	prev := make([]int, len(rb)+1)
