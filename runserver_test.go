@@ -3,6 +3,7 @@ package wszero
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -17,8 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wszero/wszero/internal/headless"
 )
 
 // The RunServer tests run the test binary itself as the server program, the
@@ -282,4 +286,68 @@ func TestLANAddressesAreReachableIPv4(t *testing.T) {
 		require.NotNil(t, ip.To4(), a)
 		require.False(t, ip.IsLoopback(), a)
 	}
+}
+
+// TestRunServerReloadsTheBrowser opens a RunServer page in headless
+// Chromium, changes the page on disk, and waits for the page to show the
+// new version by itself: the server's _reload reaches the browser client,
+// which reloads.
+func TestRunServerReloadsTheBrowser(t *testing.T) {
+	dir := t.TempDir()
+	index := filepath.Join(dir, "static", "index.html")
+	require.NoError(t, os.Mkdir(filepath.Dir(index), 0o755))
+	page := func(version string) []byte {
+		return []byte(`<!doctype html><title>reload</title>
+<script src="/wszero.js"></script>
+<p id="version">` + version + `</p>
+<script>window.loadedAt = performance.timeOrigin</script>`)
+	}
+	// Both versions carry times within one second, as when a file is saved
+	// twice in quick succession: Last-Modified (whole seconds) cannot tell
+	// them apart, so the reloaded page must not come from the browser's cache.
+	second := time.Now().Truncate(time.Second)
+	require.NoError(t, os.WriteFile(index, page("the first version"), 0o644))
+	require.NoError(t, os.Chtimes(index, second, second.Add(100*time.Millisecond)))
+	p := startServerProcess(t, dir, "0")
+	port := p.waitForPort(t)
+
+	ctx := headless.Browser(t) // closed before the server process is killed
+	inPage := func(expr string) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return chromedp.Run(ctx, chromedp.Evaluate[bool]("Boolean("+expr+")"))
+	}
+	waitInPage := func(expr string) {
+		t.Helper()
+		// Twice the usual bound, as for the process: a reload on a busy
+		// machine can keep the page from answering for seconds.
+		deadline := time.Now().Add(testTimeout * 2)
+		tick := time.NewTicker(15 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			ok, err := inPage(expr) // errors while the page reloads count as not yet
+			if err == nil && ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waited %v for %s (last error: %v); the server printed:\n%s", testTimeout*2, expr, err, p.stdout)
+			}
+			<-tick.C
+		}
+	}
+	nav, cancel := context.WithTimeout(ctx, testTimeout)
+	defer cancel()
+	require.NoError(t, chromedp.Do(nav, chromedp.Navigate("http://127.0.0.1:"+port+"/")))
+	// Connected: from now on the page hears the server's _reload.
+	waitInPage(`document.getElementById("version").textContent === "the first version" && wszero.connectionState() === "open"`)
+	firstLoad, err := chromedp.Run(nav, chromedp.Evaluate[float64](`window.loadedAt`))
+	require.NoError(t, err)
+
+	require.NoError(t, os.WriteFile(index, page("the second, longer version"), 0o644))
+	require.NoError(t, os.Chtimes(index, second, second.Add(200*time.Millisecond)))
+	waitInPage(`document.getElementById("version")?.textContent === "the second, longer version"`)
+	p.waitForLine(t, "A file changed: reloading the open pages.")
+	secondLoad, err := chromedp.Run(nav, chromedp.Evaluate[float64](`window.loadedAt`))
+	require.NoError(t, err)
+	require.Greater(t, secondLoad, firstLoad, "the page was loaded again")
 }

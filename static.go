@@ -58,6 +58,9 @@ func bundledExt(name string) bool {
 // ServeHTTP serves a file, bundling it first when it is TypeScript or JSX.
 func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !bundledExt(r.URL.Path) {
+		if etag := sf.fileETag(r.URL.Path); etag != "" {
+			w.Header().Set("ETag", etag) // http.FileServer answers If-None-Match with it
+		}
 		sf.files.ServeHTTP(w, r)
 		return
 	}
@@ -75,6 +78,23 @@ func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write(b.js)
+}
+
+// fileETag is a validator for the file a plain request serves (index.html
+// for a folder), from its size and modification time to the nanosecond.
+// Last-Modified alone counts whole seconds, so a page changed twice within a
+// second would be answered "304 Not Modified" when it reloads, and the
+// browser would show the older version.
+func (sf *staticFiles) fileETag(urlPath string) string {
+	name := filepath.Join(sf.dir, filepath.FromSlash(path.Clean("/"+urlPath)))
+	info, err := os.Stat(name)
+	if err == nil && info.IsDir() {
+		info, err = os.Stat(filepath.Join(name, "index.html"))
+	}
+	if err != nil || info.IsDir() {
+		return ""
+	}
+	return fmt.Sprintf(`"%x-%x"`, info.ModTime().UnixNano(), info.Size())
 }
 
 // bundleFor returns entry's bundle, building it when it is missing or stale.

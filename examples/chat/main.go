@@ -15,16 +15,24 @@ import (
 )
 
 func main() {
-	wszero.On("join", func(c *wszero.Client, p struct{ Name string }) error {
+	addHandlers(wszero.Default()) // the server that wszero.RunServer runs
+	wszero.RunServer(8000)
+}
+
+// addHandlers gives the server s the chat's handlers. (They are in a
+// function of their own so that main_test.go can give them to a test
+// server too.)
+func addHandlers(s *wszero.Server) {
+	s.On("join", func(c *wszero.Client, p struct{ Name string }) error {
 		name := strings.TrimSpace(p.Name)
 		if name == "" || utf8.RuneCountInString(name) > 30 {
 			return errors.New("choose a name of 1 to 30 letters")
 		}
 		c.Set("name", name)
-		return wszero.Broadcast("joined", wszero.Params{"name": name})
+		return s.Broadcast("joined", wszero.Params{"name": name})
 	})
 
-	wszero.On("say", func(c *wszero.Client, p struct{ Text string }) error {
+	s.On("say", func(c *wszero.Client, p struct{ Text string }) error {
 		name, _ := c.Get("name").(string)
 		if name == "" {
 			return errors.New("join with a name before you talk")
@@ -32,14 +40,12 @@ func main() {
 		if strings.TrimSpace(p.Text) == "" {
 			return nil
 		}
-		return wszero.Broadcast("said", wszero.Params{"name": name, "text": p.Text})
+		return s.Broadcast("said", wszero.Params{"name": name, "text": p.Text})
 	})
 
-	wszero.On("disconnect", func(c *wszero.Client) {
+	s.On("disconnect", func(c *wszero.Client) {
 		if name, ok := c.Get("name").(string); ok {
-			_ = wszero.Broadcast("left", wszero.Params{"name": name})
+			_ = s.Broadcast("left", wszero.Params{"name": name})
 		}
 	})
-
-	wszero.RunServer(8000)
 }

@@ -51,7 +51,10 @@ export declare function call<T = unknown>(op: string, params?: Record<string, un
 /** on adds fn as a handler for op, beside HANDLERS[op]; it returns a function that removes it. */
 export declare function on<T = any>(op: string, fn: Handler<T>): () => void;
 
-/** onState calls fn whenever the connection's state changes; it returns a function that stops it. */
+/**
+ * onState calls fn with the connection's current state at once, and again
+ * whenever the state changes; it returns a function that stops it.
+ */
 export declare function onState(fn: (state: ConnectionState, detail: StateDetail) => void): () => void;
 
 /** connectionState returns the connection's current state. */

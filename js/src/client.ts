@@ -43,8 +43,10 @@ const MAX_QUEUE = 1000;
 /** Reconnection backoff: first delay, cap, in milliseconds. */
 const BACKOFF_FIRST = 250;
 const BACKOFF_CAP = 10000;
-/** The server pings an idle connection this often unless it says otherwise. */
+/** The server pings this often unless its _ping says otherwise (wszero.DefaultPingInterval). */
 const DEFAULT_PING_EVERY = 20000;
+/** A connection silent for this many pings' time is taken for dead. */
+const SILENCE_PINGS = 1.5;
 
 /**
  * HANDLERS maps an op to the function that handles messages of that op:
@@ -79,8 +81,9 @@ let droppedWarned = false;
 let attempt = 0;
 let retryTimer: ReturnType<typeof setTimeout> | undefined;
 let silenceTimer: ReturnType<typeof setTimeout> | undefined;
-let silenceLimit = DEFAULT_PING_EVERY * 1.5;
+let silenceLimit = DEFAULT_PING_EVERY * SILENCE_PINGS;
 let stopped = false;
+let failureWarned = false; // since the last open, a failure to connect has been explained
 let defaultURL = "";
 
 /** setDefaultURL records where to connect when connect() is not called. */
@@ -149,7 +152,7 @@ export function send_message(msg: Message): void {
   }
   queue.push(text);
   if (queue.length > MAX_QUEUE) {
-    queue.shift();
+    failDropped(queue.shift()!);
     if (!droppedWarned) {
       console.warn(`wszero: more than ${MAX_QUEUE} messages are waiting for the connection, so the oldest are being dropped`);
       droppedWarned = true;
@@ -182,6 +185,22 @@ export function call<T = unknown>(op: string, params?: Record<string, unknown>, 
   });
 }
 
+/** failDropped rejects the call whose message was dropped from the queue, if it was one. */
+function failDropped(text: string): void {
+  let ref: unknown;
+  try {
+    ref = JSON.parse(text)._ref;
+  } catch {
+    return;
+  }
+  const p = pending.get(ref as number);
+  if (p) {
+    pending.delete(ref as number);
+    clearTimeout(p.timer);
+    p.reject(new CallError(`"${p.op}" was never sent: more than ${MAX_QUEUE} messages waited for the connection`, p.op));
+  }
+}
+
 /** on adds fn as a handler for op beside HANDLERS[op], and returns a function that removes it. */
 export function on<T = any>(op: string, fn: Handler<T>): () => void {
   ensureConnected();
@@ -193,10 +212,19 @@ export function on<T = any>(op: string, fn: Handler<T>): () => void {
   };
 }
 
-/** onState calls fn whenever the connection's state changes, and returns a function that stops it. */
+/**
+ * onState calls fn with the connection's current state at once, and again
+ * whenever the state changes; it returns a function that stops it. (At
+ * once, so that a UI that subscribes late never shows a stale state.)
+ */
 export function onState(fn: (state: ConnectionState, detail: StateDetail) => void): () => void {
   ensureConnected();
   stateListeners.add(fn);
+  try {
+    fn(state, {});
+  } catch (err) {
+    console.error("wszero: an onState listener failed:", err);
+  }
   return () => {
     stateListeners.delete(fn);
   };
@@ -237,11 +265,16 @@ function open(): void {
     return;
   }
   socket = s;
+  let opened = false;
   s.onopen = () => {
+    opened = true;
     attempt = 0;
     droppedWarned = false;
+    failureWarned = false;
     setState("open", {});
-    heardFromServer();
+    // Each server says how often it pings; until this one has, expect the default.
+    silenceLimit = DEFAULT_PING_EVERY * SILENCE_PINGS;
+    heardFromServer(s);
     const waiting = queue;
     queue = [];
     for (const text of waiting) {
@@ -254,7 +287,7 @@ function open(): void {
     }
   };
   s.onmessage = (event) => {
-    heardFromServer();
+    heardFromServer(s);
     let msg: Message;
     try {
       msg = JSON.parse(event.data);
@@ -269,6 +302,9 @@ function open(): void {
     dropSocket();
     if (event.reason) {
       console.warn(`wszero: the server closed the connection: ${event.reason} (code ${event.code})`);
+    } else if (!opened && !failureWarned) {
+      failureWarned = true; // once until it works again: the browser reports each attempt itself
+      console.warn(`wszero: cannot connect to ${s.url}; trying again until it works. Is the server running?` + originHint(s.url));
     }
     if (!stopped) scheduleReconnect({ code: event.code, reason: event.reason });
   };
@@ -300,11 +336,27 @@ function scheduleReconnect(detail: StateDetail): void {
   retryTimer = setTimeout(open, delay);
 }
 
-/** heardFromServer restarts the silence timer: a connection that stays silent past it is dead. */
-function heardFromServer(): void {
+/** originHint explains, for a server on another host, that it must allow this page. */
+function originHint(address: string): string {
+  let host = "";
+  try {
+    host = new URL(address).host;
+  } catch {
+    return "";
+  }
+  if (host === location.host) return "";
+  return ` A page from another address (this one is ${location.origin}) may connect only if the server allows it: wszero.WithAllowedOrigins("${location.host}").`;
+}
+
+/**
+ * heardFromServer restarts the silence timer of s, the current socket: a
+ * connection that stays silent past it is taken for dead, and replaced.
+ */
+function heardFromServer(s: WebSocket): void {
   clearTimeout(silenceTimer);
   silenceTimer = setTimeout(() => {
-    console.warn(`wszero: no word from the server for ${Math.round(silenceLimit / 1000)} s; reconnecting`);
+    if (socket !== s) return;
+    console.warn(`wszero: no word from the server for ${Math.round(silenceLimit / 100) / 10} s; reconnecting`);
     dropSocket();
     scheduleReconnect({});
   }, silenceLimit);
@@ -313,7 +365,10 @@ function heardFromServer(): void {
 function dispatch(msg: Message): void {
   const op = msg.op;
   if (op === "_ping") {
-    if (typeof msg.every === "number" && msg.every > 0) silenceLimit = msg.every * 1.5;
+    if (socket && typeof msg.every === "number" && msg.every > 0) {
+      silenceLimit = msg.every * SILENCE_PINGS;
+      heardFromServer(socket); // the timer started before this message set the limit
+    }
     socket?.send('{"op":"_pong"}');
     return;
   }
@@ -330,6 +385,7 @@ function dispatch(msg: Message): void {
       else p.reject(new CallError(String(msg.msg), p.op));
       return;
     }
+    if (op === "_reply") return; // the answer to a call that timed out: nobody waits for it
   }
   const handler = HANDLERS[op];
   const extra = listeners.get(op);
@@ -338,7 +394,10 @@ function dispatch(msg: Message): void {
       console.error(`wszero: ${msg.msg}` + (msg.for ? ` (answering your "${msg.for}" message)` : ""));
       return;
     }
-    const known = Object.keys(HANDLERS).filter((k) => k !== "eval_js").concat([...listeners.keys()]);
+    const known = [...new Set([
+      ...Object.keys(HANDLERS).filter((k) => k !== "eval_js"),
+      ...[...listeners].filter(([, fns]) => fns.size > 0).map(([k]) => k),
+    ])];
     console.warn(
       `wszero: the server sent a "${op}" message, but this page has no handler for it. ` +
         `Add one: HANDLERS.${/^[A-Za-z_$][\w$]*$/.test(op) ? op : `["${op}"]`} = function (msg) { … }. ` +
