@@ -41,6 +41,9 @@ type Client struct {
 	conn   *websocket.Conn
 	batch  *batchConn
 	remote string
+	ip     string // as the connection limits count it
+
+	identity any // what WithAuthenticate's function returned
 
 	limiter     *rate.Limiter
 	floodWindow time.Time // start of the second in which dropped is counted
@@ -406,22 +409,10 @@ func (c *Client) readLoop() {
 			s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", c.id, "limit", s.opts.ratePerSecond)
 			break
 		}
-		if kind != websocket.TextMessage {
-			s.submit(func() {
-				c.sendError(nil, "", `wszero takes text frames holding JSON, like {"op": "hello"}; this was a binary frame`)
-			})
-			continue
+		if !s.accept() {
+			continue // Shutdown has begun: the message is not taken
 		}
-		in, err := s.decode(buf.Bytes())
-		switch {
-		case err != nil:
-			// Through the loop, so that the error comes after the replies to
-			// this client's earlier messages.
-			msg := err.Error()
-			s.submit(func() { c.sendError(in.ref, in.op, msg) })
-		case in.h != nil:
-			s.submit(func() { s.run(c, in) })
-		}
+		s.handOver(c.messageTask(kind, buf.Bytes()))
 		if buf.Cap() > 16<<10 {
 			buf = bytes.Buffer{} // do not keep a big message's buffer alive
 		}
@@ -433,6 +424,39 @@ func (c *Client) readLoop() {
 	}
 	close(c.readerGone)
 	c.leave(code, reason)
+}
+
+// messageTask decodes one frame and returns what the handler loop is to do
+// with it: run its handler, or answer with an error. Errors, too, go
+// through the loop, so that they come after the replies to the client's
+// earlier messages. It returns nil for a frame that needs nothing (_pong).
+func (c *Client) messageTask(kind int, data []byte) func() {
+	s := c.server
+	switch {
+	case kind != websocket.TextMessage:
+		return func() {
+			c.sendError(nil, "", `wszero takes text frames holding JSON, like {"op": "hello"}; this was a binary frame`)
+		}
+	case !utf8.Valid(data):
+		return func() {
+			c.sendError(nil, "", `the message is not valid UTF-8 text, which WebSocket text frames and JSON must be: send a JSON object like {"op": "hello"}`)
+		}
+	}
+	in, err := s.decode(data)
+	switch {
+	case err != nil:
+		msg := err.Error()
+		return func() {
+			// An op the client may not send is refused for that, whatever
+			// else is wrong with the message.
+			if in.h == nil || !s.refused(c, in.ref, in.op) {
+				c.sendError(in.ref, in.op, msg)
+			}
+		}
+	case in.h != nil:
+		return func() { s.dispatch(c, in) }
+	}
+	return nil
 }
 
 // drain says goodbye to a peer that may still be sending (a message too
@@ -518,6 +542,7 @@ func (c *Client) leave(code int, reason string) {
 	s.removeClient(c)
 	c.closeWith(code, reason)
 	<-c.connClosed
+	s.release(c.ip)
 	s.logger().Debug("wszero: client disconnected", "client", c.id, "reason", reason)
 	s.submit(func() {
 		defer s.conns.Done()

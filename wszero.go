@@ -86,13 +86,23 @@ type Server struct {
 	loop  handlerLoop
 	timer timers
 
+	admission   admission   // connections counted for the connection limits
+	logThrottle logThrottle // for log lines a flood could repeat
+
+	// Messages the readers have taken from clients and not yet handled, so
+	// that Shutdown handles every message taken before it began.
+	acceptMu sync.RWMutex
+	draining bool // Shutdown has begun: readers take no more messages (acceptMu)
+	inflight sync.WaitGroup
+
 	welcome bool // serve the welcome page when there is no static folder
 
 	onServe func(net.Addr) // a test hook: called with the address serve listens on
 }
 
-// handshakeTimeout bounds reading an HTTP request's header and the upgrade.
-const handshakeTimeout = 10 * time.Second
+// httpIdleTimeout bounds how long the servers that ListenAndServe and
+// RunServer start keep an idle HTTP connection (between two requests) open.
+const httpIdleTimeout = 2 * time.Minute
 
 // New returns a Server configured by opts.
 func New(opts ...Option) *Server {
@@ -112,7 +122,7 @@ func New(opts ...Option) *Server {
 		ReadBufferSize:   1024,
 		WriteBufferSize:  1024,
 		WriteBufferPool:  &sync.Pool{},
-		HandshakeTimeout: handshakeTimeout,
+		HandshakeTimeout: s.opts.handshakeTimeout,
 		CheckOrigin:      s.checkOrigin,
 		Error:            s.upgradeError,
 	}
@@ -203,9 +213,32 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	// The cheap checks first: the origin, then the connection limits, and
+	// only then the application's own check.
+	if !s.checkOrigin(r) {
+		s.upgradeError(w, r, http.StatusForbidden, errors.New("origin not allowed"))
+		return
+	}
+	ip := s.clientIP(r)
+	if status, reason := s.admit(ip); status != 0 {
+		if status == http.StatusTooManyRequests {
+			s.refuse(w, r, status, reason, "wszero: connection refused: too many from one address", "ip", ip, "limit", s.opts.maxConnsPerIP,
+				"fix", "raise wszero.WithMaxConnectionsPerIP; behind a proxy, name it with wszero.WithTrustedProxies")
+		} else {
+			s.refuse(w, r, status, reason, "wszero: connection refused: the server is full", "limit", s.opts.maxConns,
+				"fix", "raise wszero.WithMaxConnections")
+		}
+		return
+	}
+	identity, ok := s.authenticate(w, r)
+	if !ok {
+		s.release(ip)
+		return
+	}
 	var bc *batchConn
 	conn, err := s.upgrader.Upgrade(hijackWrapper{w, &bc, s.opts.writeTimeout}, r, nil)
 	if err != nil {
+		s.release(ip)
 		return // the upgrader has answered the request
 	}
 	c := &Client{
@@ -214,6 +247,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		conn:       conn,
 		batch:      bc,
 		remote:     r.RemoteAddr,
+		ip:         ip,
+		identity:   identity,
 		connClosed: make(chan struct{}),
 		readerGone: make(chan struct{}),
 	}
@@ -225,6 +260,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		// reader runs, so the writer closes without waiting for an answer.
 		close(c.readerGone)
 		c.closeWith(closeGoingAway, "the server is shutting down")
+		go func() {
+			<-c.connClosed
+			s.release(ip)
+		}()
 		return
 	}
 	c.handleControl()
@@ -286,7 +325,7 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 			return true
 		}
 	}
-	s.logger().Warn("wszero: connection refused: its page comes from another origin", "origin", origin, "host", r.Host,
+	s.logThrottled(slog.LevelWarn, "wszero: connection refused: its page comes from another origin", "origin", origin, "host", r.Host,
 		"fix", "allow it with wszero.WithAllowedOrigins")
 	return false
 }
@@ -370,7 +409,12 @@ func (s *Server) newHTTPServer() (*http.Server, error) {
 	if s.closing {
 		return nil, http.ErrServerClosed
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: handshakeTimeout, ErrorLog: slog.NewLogLogger(s.opts.log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.opts.handshakeTimeout, // the TLS handshake too
+		IdleTimeout:       httpIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.opts.log.Handler(), slog.LevelWarn),
+	}
 	s.httpSrvs = append(s.httpSrvs, srv)
 	return srv, nil
 }
@@ -408,6 +452,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.timer.stopAll()
+	// Handle every message the readers took before now, so that their
+	// replies, and whatever their handlers send, go out before the goodbye.
+	s.acceptMu.Lock()
+	s.draining = true
+	s.acceptMu.Unlock()
+	handled := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(handled)
+	}()
+	select {
+	case <-handled:
+	case <-ctx.Done():
+	}
 	for _, c := range clients {
 		c.closeWith(closeGoingAway, "the server is shutting down")
 	}
@@ -432,5 +490,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	<-allGone
 	s.loop.stop()
+	<-handled // the readers have given up on what they still held
 	return err
+}
+
+// accept reports whether a message a reader has just read is taken: after
+// Shutdown has begun, none is. A taken message is counted until handOver's
+// task has run, and Shutdown waits for the count to fall to zero.
+func (s *Server) accept() bool {
+	s.acceptMu.RLock()
+	defer s.acceptMu.RUnlock()
+	if s.draining {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
+// handOver runs task, for a message that accept took, on the handler loop.
+func (s *Server) handOver(task func()) {
+	if task == nil {
+		s.inflight.Done()
+		return
+	}
+	if !s.submit(func() {
+		defer s.inflight.Done()
+		task()
+	}) {
+		s.inflight.Done() // the loop has stopped: the task is dropped
+	}
 }
