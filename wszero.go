@@ -42,6 +42,7 @@ package wszero
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -387,11 +388,12 @@ func (s *Server) ListenAndServe(addr string) error {
 	if err != nil {
 		return err
 	}
-	return s.serve(l)
+	return s.serve(l, nil)
 }
 
-// serve serves s on an open listener, until Shutdown.
-func (s *Server) serve(l net.Listener) error {
+// serve serves s on an open listener, over TLS with tlsConfig unless it is
+// nil, until Shutdown.
+func (s *Server) serve(l net.Listener, tlsConfig *tls.Config) error {
 	srv, err := s.newHTTPServer()
 	if err != nil {
 		l.Close()
@@ -399,6 +401,13 @@ func (s *Server) serve(l net.Listener) error {
 	}
 	if s.onServe != nil {
 		s.onServe(l.Addr())
+	}
+	if tlsConfig != nil {
+		// ServeTLS also offers HTTP/2 for the page's files. Browsers still
+		// open the WebSocket over HTTP/1.1: net/http does not advertise
+		// WebSockets over HTTP/2 (RFC 8441) unless GODEBUG=http2xconnect=1.
+		srv.TLSConfig = tlsConfig
+		return srv.ServeTLS(l, "", "")
 	}
 	return srv.Serve(l)
 }
