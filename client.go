@@ -378,6 +378,10 @@ func (c *Client) readLoop() {
 			switch {
 			case errors.As(err, &ce):
 				reason = fmt.Sprintf("the client closed the connection (%d %s)", ce.Code, ce.Text)
+			case errors.Is(err, websocket.ErrReadLimit): // a frame's length past what int64 holds
+				code = closeTooBig
+				reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
+				s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
 			case errors.As(err, &ne) && ne.Timeout():
 				code = closeGoingAway
 				reason = fmt.Sprintf("nothing heard from the client for %v", s.opts.pongTimeout)

@@ -198,9 +198,13 @@ func TestHandshakeTimeout(t *testing.T) {
 	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr.String()+"/ws", nil)
 	require.NoError(t, err)
 	defer conn.Close()
-	require.Equal(t, "pong", (&peer{t: t, conn: conn}).call(1, map[string]any{"op": "ping"})["result"])
+	p := &peer{t: t, conn: conn}
+	require.Equal(t, "pong", p.call(1, map[string]any{"op": "ping"})["result"])
 
-	require.NoError(t, s.Shutdown(t.Context()))
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(t.Context()) }()
+	require.Equal(t, websocket.CloseGoingAway, p.closeErr().Code)
+	require.NoError(t, receive(t, shut, "Shutdown"))
 	require.ErrorIs(t, receive(t, served, "ListenAndServe to return"), http.ErrServerClosed)
 
 	t.Run("bad settings panic", func(t *testing.T) {

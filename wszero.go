@@ -267,6 +267,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		}()
 		return
 	}
+	// A frame that says it is far larger than the limit is refused at once
+	// (gorilla closes with 1009, without words): there is no point waiting
+	// for bytes that would be thrown away. One a little over the limit is
+	// read up to the limit and refused with a reason, by the reader.
+	if limit := s.opts.maxMessageSize; limit < 1<<40 {
+		conn.SetReadLimit(2*limit + 4<<10)
+	}
 	c.handleControl()
 	c.startPing()
 	if h := s.handlerFor(opConnect); h != nil {
