@@ -74,7 +74,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (identity 
 	if errors.As(err, &he) {
 		status, reason = he.status(), he.reason()
 	}
-	s.refuse(w, r, status, reason, "wszero: connection refused by the WithAuthenticate function", "reason", reason)
+	s.refuse(w, r, status, reason, slog.LevelInfo, "wszero: connection refused by the WithAuthenticate function", "reason", reason)
 	return nil, false
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -310,9 +311,15 @@ func (c *Client) writeLoop() {
 		last, err := c.writeBatch(batch)
 		clear(batch)
 		if err != nil || last {
-			if err == nil {
+			var ne net.Error
+			switch {
+			case err == nil:
 				c.finishClose()
-			} else {
+			case errors.As(err, &ne) && ne.Timeout():
+				c.server.logger().Info("wszero: client disconnected: a write to it took longer than the write timeout",
+					"client", c.id, "timeout", c.server.opts.writeTimeout)
+				c.closeConn()
+			default:
 				c.closeConn()
 			}
 			c.mu.Lock()
@@ -508,6 +515,8 @@ func (c *Client) checkRate() rateVerdict {
 	}
 	if c.dropped == 1 {
 		c.sendError(nil, "", fmt.Sprintf("slow down: you are sending more than %g messages a second, so some were dropped", c.server.opts.ratePerSecond))
+		c.server.logThrottled(slog.LevelInfo, "wszero: messages dropped: a client sends faster than the rate limit",
+			"client", c.id, "limit", c.server.opts.ratePerSecond)
 	}
 	return rateDropped
 }

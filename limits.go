@@ -68,13 +68,13 @@ func (s *Server) release(ip string) {
 }
 
 // refuse answers a request that a limit or a check turns away, and logs
-// why (at most a line a second for each kind of refusal).
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason, logMsg string, args ...any) {
+// why at level (at most a line a second for each kind of refusal).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string, level slog.Level, logMsg string, args ...any) {
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "5")
 	}
 	http.Error(w, reason, status)
-	s.logThrottled(slog.LevelWarn, logMsg, append(args, "status", status, "remote", r.RemoteAddr)...)
+	s.logThrottled(level, logMsg, append(args, "status", status, "remote", r.RemoteAddr)...)
 }
 
 // clientIP is the address that WithMaxConnectionsPerIP counts: the peer's,

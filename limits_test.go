@@ -262,3 +262,32 @@ func TestREADMEListsEveryOption(t *testing.T) {
 	}
 	require.Greater(t, n, 15)
 }
+
+func TestWriteTimeoutIsLogged(t *testing.T) {
+	log := newLogSink()
+	s := New(log.option(), WithWriteTimeout(200*time.Millisecond), WithSendQueue(1<<20, 1<<30))
+	connects := trackConnects(s)
+	disconnects := trackDisconnects(s)
+	ts := startSmallBufferServer(t, s)
+	dial(t, ts) // reads nothing
+	c := receive(t, connects, "connect")
+	big := strings.Repeat("x", 8<<10)
+	for i := 0; i < 500; i++ {
+		if c.Send("big", Params{"i": i, "pad": big}) != nil {
+			break
+		}
+	}
+	require.Equal(t, c, receive(t, disconnects, "the disconnect handler"))
+	log.waitFor(t, "a write to it took longer than the write timeout", "client="+c.ID(), "timeout=200ms")
+}
+
+func TestRateLimitDropsAreLogged(t *testing.T) {
+	log := newLogSink()
+	s, ts := newTestServer(t, log.option(), WithRateLimit(1, 1))
+	s.On("echo", func(c *Client, p Params) Params { return p })
+	p := dial(t, ts)
+	p.send(`{"op":"echo"}`)
+	p.send(`{"op":"echo"}`) // over the limit: dropped
+	require.Contains(t, p.expect("error")["msg"], "slow down")
+	log.waitFor(t, "messages dropped: a client sends faster than the rate limit", "limit=1")
+}

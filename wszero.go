@@ -37,6 +37,17 @@
 // goroutine. Sending and broadcasting never block: each client has a
 // bounded queue, written by its own writer goroutine, and a client that
 // cannot keep up is disconnected rather than slowing anyone else.
+//
+// # Security
+//
+// By default only pages served by the server's own host may connect, and
+// every limit — message size, rate, send queue, connections in all and from
+// one address, groups per client, handshake and idle time — has a default
+// that an option changes. WithAuthenticate decides who may connect and
+// Client.Identity tells handlers who they are; WithGuard and WithOpGuard
+// decide who may send which op. ListenAndServeTLS and RunServerTLS serve
+// HTTPS. Never pass text from a client to EvalJS. SECURITY.md in the
+// repository has the threat model.
 package wszero
 
 import (
@@ -223,10 +234,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ip := s.clientIP(r)
 	if status, reason := s.admit(ip); status != 0 {
 		if status == http.StatusTooManyRequests {
-			s.refuse(w, r, status, reason, "wszero: connection refused: too many from one address", "ip", ip, "limit", s.opts.maxConnsPerIP,
+			s.refuse(w, r, status, reason, slog.LevelWarn, "wszero: connection refused: too many from one address", "ip", ip, "limit", s.opts.maxConnsPerIP,
 				"fix", "raise wszero.WithMaxConnectionsPerIP; behind a proxy, name it with wszero.WithTrustedProxies")
 		} else {
-			s.refuse(w, r, status, reason, "wszero: connection refused: the server is full", "limit", s.opts.maxConns,
+			s.refuse(w, r, status, reason, slog.LevelWarn, "wszero: connection refused: the server is full", "limit", s.opts.maxConns,
 				"fix", "raise wszero.WithMaxConnections")
 		}
 		return
@@ -435,11 +446,13 @@ func (s *Server) newHTTPServer() (*http.Server, error) {
 	return srv, nil
 }
 
-// Shutdown stops the server gracefully: it stops accepting connections,
-// writes what is queued for each client, closes every connection with code
+// Shutdown stops the server gracefully: it stops accepting connections and
+// timers, runs the handlers of every message already taken from a client
+// (messages that arrive after it began are dropped), writes what is queued
+// for each client, replies included, closes every connection with code
 // 1001 ("going away"), waits for the disconnect handlers, and stops the
-// handler loop and timers. If ctx ends first, the remaining connections are
-// closed at once and ctx's error is returned. A server cannot be restarted;
+// handler loop. If ctx ends first, the remaining connections are closed at
+// once and ctx's error is returned. A server cannot be restarted;
 // calling Shutdown again waits for the first call to finish.
 //
 // Do not call Shutdown from a handler or an Every/After callback: it waits
