@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -42,6 +43,9 @@ type Client struct {
 	conn   *websocket.Conn
 	batch  *batchConn
 	remote string
+	ip     string // as the connection limits count it
+
+	identity any // what WithAuthenticate's function returned
 
 	limiter     *rate.Limiter
 	floodWindow time.Time // start of the second in which dropped is counted
@@ -308,9 +312,15 @@ func (c *Client) writeLoop() {
 		last, err := c.writeBatch(batch)
 		clear(batch)
 		if err != nil || last {
-			if err == nil {
+			var ne net.Error
+			switch {
+			case err == nil:
 				c.finishClose()
-			} else {
+			case errors.As(err, &ne) && ne.Timeout():
+				c.server.logger().Info("wszero: client disconnected: a write to it took longer than the write timeout",
+					"client", c.id, "timeout", c.server.opts.writeTimeout)
+				c.closeConn()
+			default:
 				c.closeConn()
 			}
 			c.mu.Lock()
@@ -376,6 +386,10 @@ func (c *Client) readLoop() {
 			switch {
 			case errors.As(err, &ce):
 				reason = fmt.Sprintf("the client closed the connection (%d %s)", ce.Code, ce.Text)
+			case errors.Is(err, websocket.ErrReadLimit): // a frame's length past what int64 holds
+				code = closeTooBig
+				reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
+				s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
 			case errors.As(err, &ne) && ne.Timeout():
 				code = closeGoingAway
 				reason = fmt.Sprintf("nothing heard from the client for %v", s.opts.pongTimeout)
@@ -407,22 +421,10 @@ func (c *Client) readLoop() {
 			s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", c.id, "limit", s.opts.ratePerSecond)
 			break
 		}
-		if kind != websocket.TextMessage {
-			s.submit(func() {
-				c.sendError(nil, "", `wszero takes text frames holding JSON, like {"op": "hello"}; this was a binary frame`)
-			})
-			continue
+		if !s.accept() {
+			continue // Shutdown has begun: the message is not taken
 		}
-		in, err := s.decode(buf.Bytes())
-		switch {
-		case err != nil:
-			// Through the loop, so that the error comes after the replies to
-			// this client's earlier messages.
-			msg := err.Error()
-			s.submit(func() { c.sendError(in.ref, in.op, msg) })
-		case in.h != nil:
-			s.submit(func() { s.run(c, in) })
-		}
+		s.handOver(c.messageTask(kind, buf.Bytes()))
 		if buf.Cap() > 16<<10 {
 			buf = bytes.Buffer{} // do not keep a big message's buffer alive
 		}
@@ -434,6 +436,39 @@ func (c *Client) readLoop() {
 	}
 	close(c.readerGone)
 	c.leave(code, reason)
+}
+
+// messageTask decodes one frame and returns what the handler loop is to do
+// with it: run its handler, or answer with an error. Errors, too, go
+// through the loop, so that they come after the replies to the client's
+// earlier messages. It returns nil for a frame that needs nothing (_pong).
+func (c *Client) messageTask(kind int, data []byte) func() {
+	s := c.server
+	switch {
+	case kind != websocket.TextMessage:
+		return func() {
+			c.sendError(nil, "", `wszero takes text frames holding JSON, like {"op": "hello"}; this was a binary frame`)
+		}
+	case !utf8.Valid(data):
+		return func() {
+			c.sendError(nil, "", `the message is not valid UTF-8 text, which WebSocket text frames and JSON must be: send a JSON object like {"op": "hello"}`)
+		}
+	}
+	in, err := s.decode(data)
+	switch {
+	case err != nil:
+		msg := err.Error()
+		return func() {
+			// An op the client may not send is refused for that, whatever
+			// else is wrong with the message.
+			if in.h == nil || !s.refused(c, in.ref, in.op) {
+				c.sendError(in.ref, in.op, msg)
+			}
+		}
+	case in.h != nil:
+		return func() { s.dispatch(c, in) }
+	}
+	return nil
 }
 
 // drain says goodbye to a peer that may still be sending (a message too
@@ -481,6 +516,8 @@ func (c *Client) checkRate() rateVerdict {
 	}
 	if c.dropped == 1 {
 		c.sendError(nil, "", fmt.Sprintf("slow down: you are sending more than %g messages a second, so some were dropped", c.server.opts.ratePerSecond))
+		c.server.logThrottled(slog.LevelInfo, "wszero: messages dropped: a client sends faster than the rate limit",
+			"client", c.id, "limit", c.server.opts.ratePerSecond)
 	}
 	return rateDropped
 }
@@ -519,6 +556,7 @@ func (c *Client) leave(code int, reason string) {
 	s.removeClient(c)
 	c.closeWith(code, reason)
 	<-c.connClosed
+	s.release(c.ip)
 	s.logger().Debug("wszero: client disconnected", "client", c.id, "reason", reason)
 	s.submit(func() {
 		defer s.conns.Done()

@@ -75,7 +75,9 @@ func (s *Server) Members(group string) []*Client {
 
 // AddToGroup puts the client in group, so that BroadcastTo(group, …) reaches
 // it. Adding it again does nothing. Group names starting with "_" are
-// reserved for wszero; a client that has disconnected cannot join.
+// reserved for wszero; a client that has disconnected cannot join; a client
+// already in as many groups as WithMaxGroupsPerClient allows cannot join
+// another (the error wraps ErrTooManyGroups).
 func (c *Client) AddToGroup(group string) error {
 	if err := checkGroupName(group); err != nil {
 		return err
@@ -86,7 +88,14 @@ func (c *Client) AddToGroup(group string) error {
 	c.mu.Lock()
 	if s.clients[c.id] != c || c.closing {
 		c.mu.Unlock()
-		return fmt.Errorf("%w: it cannot join %q", ErrClosed, group)
+		return fmt.Errorf("%w: it cannot join %.40q", ErrClosed, group)
+	}
+	if _, in := c.groups[group]; !in && s.opts.maxGroupsPerClient > 0 && len(c.groups) >= s.opts.maxGroupsPerClient {
+		c.mu.Unlock()
+		limit := s.opts.maxGroupsPerClient
+		s.logger().Warn("wszero: a client reached the group limit", "client", c.id, "group", group, "limit", limit)
+		return fmt.Errorf("%w: the client cannot join %.40q: it is already in %d groups, the most one client may be in (wszero.WithMaxGroupsPerClient); take it out of one first",
+			ErrTooManyGroups, group, limit)
 	}
 	if c.groups == nil {
 		c.groups = make(map[string]struct{})

@@ -202,9 +202,10 @@ func TestReplyEchoesRefExactly(t *testing.T) {
 		{`{"_ref": 0 , "op":"quiet"}`, `{"op":"_reply","_ref":0,"result":null}`},
 		{`{"op":"fail","_ref":"x1"}`, `{"op":"error","msg":"nope","for":"fail","_ref":"x1"}`},
 		{`{"op":"add","a":1,"_ref":"x2"}`, `{"op":"error","msg":"add needs \"b\": add it to the message, like {\"op\": \"add\", \"b\": 1}","for":"add","_ref":"x2"}`},
-		// Bytes that are not UTF-8 would make an invalid text frame, which
-		// browsers answer by closing the connection: they are replaced.
-		{"{\"op\":\"quiet\",\"_ref\":\"a\xffb\"}", "{\"op\":\"_reply\",\"_ref\":\"a\uFFFDb\",\"result\":null}"},
+		// Bytes that are not UTF-8, echoed, would make an invalid text frame,
+		// which browsers answer by closing the connection: such a frame is
+		// refused with an error that answers no call.
+		{"{\"op\":\"quiet\",\"_ref\":\"a\xffb\"}", `{"op":"error","msg":"the message is not valid UTF-8 text, which WebSocket text frames and JSON must be: send a JSON object like {\"op\": \"hello\"}"}`},
 	}
 	p := dial(t, ts)
 	for _, tc := range cases {

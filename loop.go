@@ -32,11 +32,11 @@ func (l *handlerLoop) init() {
 // handlers run in parallel (the caller is then the client's own reader, so
 // the client's order holds). When loopQueue tasks are waiting, it waits, so
 // that readers stop reading from a client while the loop is behind. After
-// Shutdown, fn is dropped.
-func (s *Server) submit(fn func()) {
+// Shutdown, fn is dropped and submit reports false.
+func (s *Server) submit(fn func()) bool {
 	if s.opts.parallel {
 		fn()
-		return
+		return true
 	}
 	l := &s.loop
 	l.mu.Lock()
@@ -45,13 +45,14 @@ func (s *Server) submit(fn func()) {
 		l.notFull.Wait()
 	}
 	if l.stopped {
-		return
+		return false
 	}
 	l.queue = append(l.queue, fn)
 	if !l.running {
 		l.running = true
 		go l.run()
 	}
+	return true
 }
 
 // run runs the waiting tasks, in order, until there are none.

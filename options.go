@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -27,6 +29,15 @@ type options struct {
 	pongTimeout    time.Duration
 	static         http.Handler
 	staticDir      string // WithStatic's folder; New makes static from it
+
+	maxConns           int
+	maxConnsPerIP      int
+	trustedProxies     []netip.Prefix
+	maxGroupsPerClient int
+	handshakeTimeout   time.Duration
+	authenticate       func(*http.Request) (any, error)
+	guards             map[string][]func(*Client) error // by op
+	opGuards           []func(*Client, string) error    // for every op
 }
 
 // The defaults, also listed in the README.
@@ -39,6 +50,11 @@ const (
 	DefaultWriteTimeout   = 10 * time.Second // DefaultWriteTimeout bounds one write to a client.
 	DefaultPingInterval   = 20 * time.Second // DefaultPingInterval is how often the server pings each client.
 	DefaultPongTimeout    = 30 * time.Second // DefaultPongTimeout is how long a client may stay silent, pongs included, before it is dropped.
+
+	DefaultMaxConnections      = 10000            // DefaultMaxConnections is how many clients may be connected at once.
+	DefaultMaxConnectionsPerIP = 1000             // DefaultMaxConnectionsPerIP is how many clients may be connected at once from one address.
+	DefaultMaxGroupsPerClient  = 100              // DefaultMaxGroupsPerClient is how many groups one client may be in.
+	DefaultHandshakeTimeout    = 10 * time.Second // DefaultHandshakeTimeout bounds reading a request's header and upgrading it.
 )
 
 func defaultOptions() options {
@@ -52,6 +68,11 @@ func defaultOptions() options {
 		writeTimeout:   DefaultWriteTimeout,
 		pingInterval:   DefaultPingInterval,
 		pongTimeout:    DefaultPongTimeout,
+
+		maxConns:           DefaultMaxConnections,
+		maxConnsPerIP:      DefaultMaxConnectionsPerIP,
+		maxGroupsPerClient: DefaultMaxGroupsPerClient,
+		handshakeTimeout:   DefaultHandshakeTimeout,
 	}
 }
 
@@ -156,4 +177,157 @@ func WithKeepalive(interval, timeout time.Duration) Option {
 // itself.
 func WithStatic(dir string) Option {
 	return func(o *options) { o.staticDir, o.static = dir, nil }
+}
+
+// WithMaxConnections bounds how many clients may be connected at once;
+// upgrades still in progress count too. One more is refused before its
+// upgrade with 503 Service Unavailable, a reason in the body, and a log
+// line. n 0 means no limit. The default is DefaultMaxConnections (10,000).
+func WithMaxConnections(n int) Option {
+	if n < 0 {
+		panic(fmt.Sprintf("wszero.WithMaxConnections(%d): use 0 for no limit, or a number of connections", n))
+	}
+	return func(o *options) { o.maxConns = n }
+}
+
+// WithMaxConnectionsPerIP bounds how many clients may be connected at once
+// from one IP address (an IPv6 client counts by its /64 network, which one
+// household or machine usually has to itself). One more is refused before
+// its upgrade with 429 Too Many Requests, a reason in the body, and a log
+// line. n 0 means no limit. The default is DefaultMaxConnectionsPerIP
+// (1,000): a whole school behind one NAT address, every pupil with a few
+// tabs open, stays well within it.
+//
+// Behind a reverse proxy every client seems to come from the proxy's
+// address, and the limit becomes a limit on everyone: name the proxy with
+// WithTrustedProxies.
+func WithMaxConnectionsPerIP(n int) Option {
+	if n < 0 {
+		panic(fmt.Sprintf("wszero.WithMaxConnectionsPerIP(%d): use 0 for no limit, or a number of connections", n))
+	}
+	return func(o *options) { o.maxConnsPerIP = n }
+}
+
+// WithTrustedProxies names the reverse proxies in front of the server, as
+// IP addresses ("10.0.0.7") or networks ("10.0.0.0/8"). For a request that
+// comes from one of them, the client's address, which
+// WithMaxConnectionsPerIP counts, is taken from the X-Forwarded-For header:
+// the rightmost address in it that is not itself a trusted proxy. Without
+// this option (the default) X-Forwarded-For is ignored, since any client
+// can write it.
+func WithTrustedProxies(proxies ...string) Option {
+	prefixes := make([]netip.Prefix, 0, len(proxies))
+	for _, p := range proxies {
+		var pre netip.Prefix
+		var err error
+		if strings.Contains(p, "/") {
+			pre, err = netip.ParsePrefix(p)
+		} else {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(p); err == nil {
+				pre = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			}
+		}
+		if err != nil {
+			panic(fmt.Sprintf("wszero.WithTrustedProxies: %q is not an IP address or network (like \"10.0.0.7\" or \"10.0.0.0/8\"): %v", p, err))
+		}
+		prefixes = append(prefixes, pre.Masked())
+	}
+	return func(o *options) { o.trustedProxies = append(o.trustedProxies, prefixes...) }
+}
+
+// WithMaxGroupsPerClient bounds how many groups one client may be in at
+// once. Past it, AddToGroup returns an error that wraps ErrTooManyGroups
+// and says the limit, and the server logs a line. n 0 means no limit. The
+// default is DefaultMaxGroupsPerClient (100).
+func WithMaxGroupsPerClient(n int) Option {
+	if n < 0 {
+		panic(fmt.Sprintf("wszero.WithMaxGroupsPerClient(%d): use 0 for no limit, or a number of groups", n))
+	}
+	return func(o *options) { o.maxGroupsPerClient = n }
+}
+
+// WithHandshakeTimeout bounds how long a connection may take to send its
+// HTTP request's header (after its TLS handshake, which the same bound
+// covers) and to be answered with the upgrade. A slower one is closed. The
+// header's part applies to the servers that ListenAndServe,
+// ListenAndServeTLS, RunServer and RunServerTLS start; a Server mounted in
+// your own http.Server follows that server's ReadHeaderTimeout. The default
+// is DefaultHandshakeTimeout (10 s).
+func WithHandshakeTimeout(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("wszero.WithHandshakeTimeout(%v): the timeout must be more than 0", d))
+	}
+	return func(o *options) { o.handshakeTimeout = d }
+}
+
+// WithAuthenticate checks every WebSocket request before it is upgraded.
+// authenticate sees the whole request — its cookies, its headers, a token
+// in its query (/ws?token=…) — and returns the identity of whoever is
+// connecting, which handlers read with Client.Identity. A nil identity is
+// fine: the connection is accepted.
+//
+// When authenticate returns an error, the connection is refused before the
+// upgrade and the server logs a line. An *HTTPError chooses the status and
+// the reason (http.StatusForbidden for someone known but not allowed in);
+// any other error refuses with 401 Unauthorized, its text as the reason.
+// The reason is sent to whoever tried to connect: never put secrets or
+// internal details in it. A panic in authenticate refuses with 500 and is
+// logged.
+//
+// authenticate runs on the request's own goroutine, possibly for many
+// requests at once, after the origin check and the connection limits.
+// Browsers cannot add headers to a WebSocket request: use a cookie, or a
+// token in the address given to the browser client's connect.
+func WithAuthenticate(authenticate func(r *http.Request) (identity any, err error)) Option {
+	if authenticate == nil {
+		panic("wszero.WithAuthenticate(nil): give it a function that checks the request")
+	}
+	return func(o *options) { o.authenticate = authenticate }
+}
+
+// WithGuard lets a client's message with op reach its handler only when
+// guard returns nil. When guard returns an error, the handler does not run
+// and the sender gets an "error" message with the error's text, naming op
+// in "for" and answering the call when the message was one (with its
+// "_ref"); the server logs a line. For example, only teachers may kick:
+//
+//	wszero.WithGuard("kick", func(c *wszero.Client) error {
+//		if !c.InGroup("teachers") {
+//			return errors.New("only teachers may kick")
+//		}
+//		return nil
+//	})
+//
+// Guards run where the handler would have run — on the handler loop unless
+// WithParallelHandlers — just before it, so they see what earlier messages
+// did: a client that joins "teachers" in one message may kick in the next.
+// A refused message gets the guard's error even when its parameters are
+// wrong too: the sender learns that it may not, not how to. Give WithGuard
+// more than once, for the same op or others; every guard for an op must
+// allow it. The ops "connect" and "disconnect" come from the server and
+// are never guarded.
+func WithGuard(op string, guard func(c *Client) error) Option {
+	switch {
+	case op == "" || strings.HasPrefix(op, "_") || op == opConnect || op == opDisconnect:
+		panic(fmt.Sprintf("wszero.WithGuard(%q, …): guard an op that clients send, like \"kick\"", op))
+	case guard == nil:
+		panic(fmt.Sprintf("wszero.WithGuard(%q, nil): give it a function that returns an error to refuse", op))
+	}
+	return func(o *options) {
+		if o.guards == nil {
+			o.guards = make(map[string][]func(*Client) error)
+		}
+		o.guards[op] = append(o.guards[op], guard)
+	}
+}
+
+// WithOpGuard is WithGuard for every op a client sends: guard gets the op
+// and returns an error to refuse it. It runs before the guards that
+// WithGuard gives for that op.
+func WithOpGuard(guard func(c *Client, op string) error) Option {
+	if guard == nil {
+		panic("wszero.WithOpGuard(nil): give it a function that returns an error to refuse")
+	}
+	return func(o *options) { o.opGuards = append(o.opGuards, guard) }
 }

@@ -2,6 +2,7 @@ package wszero
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"html"
@@ -42,19 +43,51 @@ func RunServer(port int) {
 	if _, file, _, ok := runtime.Caller(1); ok {
 		callerDir = filepath.Dir(file)
 	}
-	if err := Default().runServer(ctx, port, callerDir, os.Stdout); err != nil {
+	if err := Default().runServer(ctx, port, callerDir, os.Stdout, false); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-// runServer does RunServer's work until ctx ends, printing to out.
-// callerDir is the folder of the program's source, searched for a static
-// folder when the current folder has none.
-func (s *Server) runServer(ctx context.Context, port int, callerDir string, out io.Writer) error {
+// RunServerTLS is RunServer over HTTPS, for pages that need a secure
+// context (the camera, the microphone, the clipboard, service workers) when
+// other computers of the network open them. The browser client connects
+// with wss:// by itself.
+//
+// With no certificate given, RunServerTLS makes a self-signed one for this
+// computer's names and network addresses, keeps it in the user's cache
+// folder for the next runs, and prints its fingerprint: browsers warn about
+// such a certificate until someone checks the fingerprint and proceeds.
+// Set the environment variables WSZERO_TLS_CERT and WSZERO_TLS_KEY to the
+// PEM files of a certificate and its key to serve with those instead.
+func RunServerTLS(port int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	callerDir := ""
+	if _, file, _, ok := runtime.Caller(1); ok {
+		callerDir = filepath.Dir(file)
+	}
+	if err := Default().runServer(ctx, port, callerDir, os.Stdout, true); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// runServer does RunServer's work (RunServerTLS's when secure) until ctx
+// ends, printing to out. callerDir is the folder of the program's source,
+// searched for a static folder when the current folder has none.
+func (s *Server) runServer(ctx context.Context, port int, callerDir string, out io.Writer, secure bool) error {
 	port, err := portFromEnv(port)
 	if err != nil {
 		return err
+	}
+	scheme, tlsNote := "http", ""
+	var tlsConfig *tls.Config
+	if secure {
+		scheme = "https"
+		if tlsConfig, tlsNote, err = teachingTLS(teachingHosts()); err != nil {
+			return err
+		}
 	}
 	staticFolder := ""
 	if s.opts.static == nil {
@@ -74,17 +107,18 @@ func (s *Server) runServer(ctx context.Context, port int, callerDir string, out 
 		return listenError(port, err)
 	}
 	port = l.Addr().(*net.TCPAddr).Port
-	fmt.Fprintf(out, "wszero is running. Open this address in a web browser:\n    http://localhost:%d\n", port)
+	fmt.Fprintf(out, "wszero is running. Open this address in a web browser:\n    %s://localhost:%d\n", scheme, port)
 	if ips := lanAddresses(); len(ips) > 0 {
 		fmt.Fprintln(out, "Other computers on this network can open:")
 		for _, ip := range ips {
-			fmt.Fprintf(out, "    http://%s:%d\n", ip, port)
+			fmt.Fprintf(out, "    %s://%s:%d\n", scheme, ip, port)
 		}
 	}
+	fmt.Fprint(out, tlsNote)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 
 	served := make(chan error, 1)
-	go func() { served <- s.serve(l) }()
+	go func() { served <- s.serve(l, tlsConfig) }()
 	watchDone := make(chan struct{})
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer func() {

@@ -30,6 +30,9 @@ import (
 // exits the process.
 const helperEnv = "WSZERO_RUNSERVER_HELPER"
 
+// helperTLSEnv makes the helper call RunServerTLS instead of RunServer.
+const helperTLSEnv = "WSZERO_RUNSERVER_TLS"
+
 // TestRunServerHelper is the program the RunServer tests start; it does
 // nothing in a normal test run.
 func TestRunServerHelper(t *testing.T) {
@@ -39,7 +42,11 @@ func TestRunServerHelper(t *testing.T) {
 	On("connect", func(c *Client) { _ = c.Send("hello", Params{"id": c.ID()}) })
 	On("disconnect", func(c *Client) { fmt.Println("disconnect handler ran") })
 	On("echo", func(c *Client, p Params) Params { return p })
-	RunServer(8000)
+	if os.Getenv(helperTLSEnv) == "1" {
+		RunServerTLS(8443)
+	} else {
+		RunServer(8000)
+	}
 	os.Exit(0) // skip goleak: this process is the server program, not a test
 }
 
@@ -69,14 +76,15 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startServerProcess runs the helper in dir with PORT=port.
-func startServerProcess(t *testing.T, dir, port string) *serverProcess {
+// startServerProcess runs the helper in dir with PORT=port, and env
+// ("NAME=value") added to its environment.
+func startServerProcess(t *testing.T, dir, port string, env ...string) *serverProcess {
 	t.Helper()
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	cmd := exec.Command(exe, "-test.run=^TestRunServerHelper$")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "PORT="+port)
+	cmd.Env = append(append(os.Environ(), helperEnv+"=1", "PORT="+port), env...)
 	p := &serverProcess{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, lines: make(chan string, 100), done: make(chan error, 1)}
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -113,7 +121,7 @@ func (p *serverProcess) waitExit(t *testing.T) int {
 	return -1
 }
 
-var localURL = regexp.MustCompile(`http://localhost:(\d+)`)
+var localURL = regexp.MustCompile(`https?://localhost:(\d+)`)
 
 // waitForPort reads the process's output until it has printed its local
 // address and says it is ready, and returns the port.

@@ -37,11 +37,23 @@
 // goroutine. Sending and broadcasting never block: each client has a
 // bounded queue, written by its own writer goroutine, and a client that
 // cannot keep up is disconnected rather than slowing anyone else.
+//
+// # Security
+//
+// By default only pages served by the server's own host may connect, and
+// every limit — message size, rate, send queue, connections in all and from
+// one address, groups per client, handshake and idle time — has a default
+// that an option changes. WithAuthenticate decides who may connect and
+// Client.Identity tells handlers who they are; WithGuard and WithOpGuard
+// decide who may send which op. ListenAndServeTLS and RunServerTLS serve
+// HTTPS. Never pass text from a client to EvalJS. SECURITY.md in the
+// repository has the threat model.
 package wszero
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,13 +98,23 @@ type Server struct {
 	loop  handlerLoop
 	timer timers
 
+	admission   admission   // connections counted for the connection limits
+	logThrottle logThrottle // for log lines a flood could repeat
+
+	// Messages the readers have taken from clients and not yet handled, so
+	// that Shutdown handles every message taken before it began.
+	acceptMu sync.RWMutex
+	draining bool // Shutdown has begun: readers take no more messages (acceptMu)
+	inflight sync.WaitGroup
+
 	welcome bool // serve the welcome page when there is no static folder
 
 	onServe func(net.Addr) // a test hook: called with the address serve listens on
 }
 
-// handshakeTimeout bounds reading an HTTP request's header and the upgrade.
-const handshakeTimeout = 10 * time.Second
+// httpIdleTimeout bounds how long the servers that ListenAndServe and
+// RunServer start keep an idle HTTP connection (between two requests) open.
+const httpIdleTimeout = 2 * time.Minute
 
 // New returns a Server configured by opts.
 func New(opts ...Option) *Server {
@@ -112,7 +134,7 @@ func New(opts ...Option) *Server {
 		ReadBufferSize:   1024,
 		WriteBufferSize:  1024,
 		WriteBufferPool:  &sync.Pool{},
-		HandshakeTimeout: handshakeTimeout,
+		HandshakeTimeout: s.opts.handshakeTimeout,
 		CheckOrigin:      s.checkOrigin,
 		Error:            s.upgradeError,
 	}
@@ -203,9 +225,32 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	// The cheap checks first: the origin, then the connection limits, and
+	// only then the application's own check.
+	if !s.checkOrigin(r) {
+		s.upgradeError(w, r, http.StatusForbidden, errors.New("origin not allowed"))
+		return
+	}
+	ip := s.clientIP(r)
+	if status, reason := s.admit(ip); status != 0 {
+		if status == http.StatusTooManyRequests {
+			s.refuse(w, r, status, reason, slog.LevelWarn, "wszero: connection refused: too many from one address", "ip", ip, "limit", s.opts.maxConnsPerIP,
+				"fix", "raise wszero.WithMaxConnectionsPerIP; behind a proxy, name it with wszero.WithTrustedProxies")
+		} else {
+			s.refuse(w, r, status, reason, slog.LevelWarn, "wszero: connection refused: the server is full", "limit", s.opts.maxConns,
+				"fix", "raise wszero.WithMaxConnections")
+		}
+		return
+	}
+	identity, ok := s.authenticate(w, r)
+	if !ok {
+		s.release(ip)
+		return
+	}
 	var bc *batchConn
 	conn, err := s.upgrader.Upgrade(hijackWrapper{w, &bc, s.opts.writeTimeout}, r, nil)
 	if err != nil {
+		s.release(ip)
 		return // the upgrader has answered the request
 	}
 	c := &Client{
@@ -214,6 +259,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		conn:       conn,
 		batch:      bc,
 		remote:     r.RemoteAddr,
+		ip:         ip,
+		identity:   identity,
 		connClosed: make(chan struct{}),
 		readerGone: make(chan struct{}),
 	}
@@ -225,7 +272,18 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		// reader runs, so the writer closes without waiting for an answer.
 		close(c.readerGone)
 		c.closeWith(closeGoingAway, "the server is shutting down")
+		go func() {
+			<-c.connClosed
+			s.release(ip)
+		}()
 		return
+	}
+	// A frame that says it is far larger than the limit is refused at once
+	// (gorilla closes with 1009, without words): there is no point waiting
+	// for bytes that would be thrown away. One a little over the limit is
+	// read up to the limit and refused with a reason, by the reader.
+	if limit := s.opts.maxMessageSize; limit < 1<<40 {
+		conn.SetReadLimit(2*limit + 4<<10)
 	}
 	c.handleControl()
 	c.startPing()
@@ -286,7 +344,7 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 			return true
 		}
 	}
-	s.logger().Warn("wszero: connection refused: its page comes from another origin", "origin", origin, "host", r.Host,
+	s.logThrottled(slog.LevelWarn, "wszero: connection refused: its page comes from another origin", "origin", origin, "host", r.Host,
 		"fix", "allow it with wszero.WithAllowedOrigins")
 	return false
 }
@@ -348,11 +406,12 @@ func (s *Server) ListenAndServe(addr string) error {
 	if err != nil {
 		return err
 	}
-	return s.serve(l)
+	return s.serve(l, nil)
 }
 
-// serve serves s on an open listener, until Shutdown.
-func (s *Server) serve(l net.Listener) error {
+// serve serves s on an open listener, over TLS with tlsConfig unless it is
+// nil, until Shutdown.
+func (s *Server) serve(l net.Listener, tlsConfig *tls.Config) error {
 	srv, err := s.newHTTPServer()
 	if err != nil {
 		l.Close()
@@ -360,6 +419,13 @@ func (s *Server) serve(l net.Listener) error {
 	}
 	if s.onServe != nil {
 		s.onServe(l.Addr())
+	}
+	if tlsConfig != nil {
+		// ServeTLS also offers HTTP/2 for the page's files. Browsers still
+		// open the WebSocket over HTTP/1.1: net/http does not advertise
+		// WebSockets over HTTP/2 (RFC 8441) unless GODEBUG=http2xconnect=1.
+		srv.TLSConfig = tlsConfig
+		return srv.ServeTLS(l, "", "")
 	}
 	return srv.Serve(l)
 }
@@ -370,16 +436,23 @@ func (s *Server) newHTTPServer() (*http.Server, error) {
 	if s.closing {
 		return nil, http.ErrServerClosed
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: handshakeTimeout, ErrorLog: slog.NewLogLogger(s.opts.log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.opts.handshakeTimeout, // the TLS handshake too
+		IdleTimeout:       httpIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.opts.log.Handler(), slog.LevelWarn),
+	}
 	s.httpSrvs = append(s.httpSrvs, srv)
 	return srv, nil
 }
 
-// Shutdown stops the server gracefully: it stops accepting connections,
-// writes what is queued for each client, closes every connection with code
+// Shutdown stops the server gracefully: it stops accepting connections and
+// timers, runs the handlers of every message already taken from a client
+// (messages that arrive after it began are dropped), writes what is queued
+// for each client, replies included, closes every connection with code
 // 1001 ("going away"), waits for the disconnect handlers, and stops the
-// handler loop and timers. If ctx ends first, the remaining connections are
-// closed at once and ctx's error is returned. A server cannot be restarted;
+// handler loop. If ctx ends first, the remaining connections are closed at
+// once and ctx's error is returned. A server cannot be restarted;
 // calling Shutdown again waits for the first call to finish.
 //
 // Do not call Shutdown from a handler or an Every/After callback: it waits
@@ -408,6 +481,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.timer.stopAll()
+	// Handle every message the readers took before now, so that their
+	// replies, and whatever their handlers send, go out before the goodbye.
+	s.acceptMu.Lock()
+	s.draining = true
+	s.acceptMu.Unlock()
+	handled := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(handled)
+	}()
+	select {
+	case <-handled:
+	case <-ctx.Done():
+	}
 	for _, c := range clients {
 		c.closeWith(closeGoingAway, "the server is shutting down")
 	}
@@ -432,5 +519,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	<-allGone
 	s.loop.stop()
+	<-handled // the readers have given up on what they still held
 	return err
+}
+
+// accept reports whether a message a reader has just read is taken: after
+// Shutdown has begun, none is. A taken message is counted until handOver's
+// task has run, and Shutdown waits for the count to fall to zero.
+func (s *Server) accept() bool {
+	s.acceptMu.RLock()
+	defer s.acceptMu.RUnlock()
+	if s.draining {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
+// handOver runs task, for a message that accept took, on the handler loop.
+func (s *Server) handOver(task func()) {
+	if task == nil {
+		s.inflight.Done()
+		return
+	}
+	if !s.submit(func() {
+		defer s.inflight.Done()
+		task()
+	}) {
+		s.inflight.Done() // the loop has stopped: the task is dropped
+	}
 }

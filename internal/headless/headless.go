@@ -35,8 +35,9 @@ func ExecPath() string {
 
 // Browser starts a headless Chromium with a fresh profile and returns a
 // chromedp context for one tab, valid until the test ends. The browser is
-// ended when the test ends.
-func Browser(t testing.TB) context.Context {
+// ended when the test ends. extra adds to the options it starts with, such
+// as chromedp.Flag("ignore-certificate-errors-spki-list", …).
+func Browser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := ExecPath()
 	if path == "" {
@@ -67,6 +68,7 @@ func Browser(t testing.TB) context.Context {
 		chromedp.WindowSize(1200, 900),
 		chromedp.WSURLReadTimeout(30 * time.Second),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	// Start the browser now, so that a failure to start is reported here.
