@@ -570,15 +570,20 @@ func (c *Client) leave(code int, reason string) {
 // peer that vanished without a word is noticed by the read deadline.
 func (c *Client) startPing() {
 	every := c.server.opts.pingInterval
+	// A WebSocket ping, which every client answers by itself, and a _ping
+	// message, which the browser client can see: it tells the page that the
+	// connection is alive, and how long to wait before it may doubt it.
+	appPing := []byte(fmt.Sprintf(`{"op":%q,"every":%d}`, opPing, max(every, 0).Milliseconds()))
+	if every != DefaultPingInterval {
+		// Pages assume the default until they hear otherwise: say it now,
+		// or a page would take a healthy quiet connection for dead.
+		_ = c.enqueue(outFrame{kind: frameText, data: appPing})
+	}
 	if every <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// A WebSocket ping, which every client answers by itself, and a _ping
-	// message, which the browser client can see: it tells the page that the
-	// connection is alive, and how long to wait before it may doubt it.
-	appPing := []byte(fmt.Sprintf(`{"op":%q,"every":%d}`, opPing, every.Milliseconds()))
 	c.pingTimer = time.AfterFunc(every, func() {
 		if c.enqueue(outFrame{kind: framePing}) == nil && c.enqueue(outFrame{kind: frameText, data: appPing}) == nil {
 			c.mu.Lock()

@@ -471,15 +471,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-s.loop.done
 		return nil
 	}
-	var err error
-	for _, srv := range srvs {
-		if e := srv.Shutdown(ctx); e != nil {
-			srv.Close() // ctx ended: drop the HTTP connections still busy
-			if err == nil {
-				err = e
-			}
-		}
-	}
+	// The HTTP servers stop listening now and finish their requests while
+	// the WebSocket clients are said goodbye to: net/http may wait seconds
+	// for a connection a browser opened in advance and never used, and the
+	// pages must not wait for that.
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- shutdownHTTP(ctx, srvs) }()
 	s.timer.stopAll()
 	// Handle every message the readers took before now, so that their
 	// replies, and whatever their handlers send, go out before the goodbye.
@@ -503,24 +500,59 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.conns.Wait()
 		close(allGone)
 	}()
-	if ctx.Err() == nil {
-		select {
-		case <-allGone:
-		case <-ctx.Done():
-		}
+	finish := func() {
+		<-allGone
+		s.loop.stop()
+		<-handled // the readers have given up on what they still held
 	}
-	if ctx.Err() != nil {
+	select {
+	case <-allGone:
+	case <-ctx.Done():
 		for _, c := range clients {
 			c.closeConn()
 		}
-		if err == nil {
-			err = ctx.Err()
+		// A handler that never returns would hold the rest forever: finish
+		// in the background, and return as the context says.
+		go finish()
+		<-httpDone
+		return ctx.Err()
+	}
+	finish()
+	// Every WebSocket client is gone; what HTTP still holds is a request in
+	// progress or a connection opened and never used: allow it a moment.
+	select {
+	case err := <-httpDone:
+		return err
+	case <-time.After(httpLinger):
+		closeHTTP(srvs)
+		return <-httpDone
+	}
+}
+
+// httpLinger is how long Shutdown lets plain HTTP connections finish after
+// every WebSocket client has gone.
+const httpLinger = time.Second
+
+// shutdownHTTP shuts the HTTP servers down gracefully, closing them at once
+// when ctx ends.
+func shutdownHTTP(ctx context.Context, srvs []*http.Server) error {
+	var err error
+	for _, srv := range srvs {
+		if e := srv.Shutdown(ctx); e != nil {
+			srv.Close() // ctx ended: drop the HTTP connections still busy
+			if err == nil {
+				err = e
+			}
 		}
 	}
-	<-allGone
-	s.loop.stop()
-	<-handled // the readers have given up on what they still held
 	return err
+}
+
+// closeHTTP closes the HTTP servers and their connections at once.
+func closeHTTP(srvs []*http.Server) {
+	for _, srv := range srvs {
+		srv.Close()
+	}
 }
 
 // accept reports whether a message a reader has just read is taken: after

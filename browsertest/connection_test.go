@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -124,18 +125,19 @@ func (n *noteServer) got() []int {
 }
 
 // testReconnectAfterServerRestart restarts the server under a live page:
-// the page shows "reconnecting", then "open" again; what it sent in the gap
-// arrives at the new server in order; a call in flight when the connection
-// dropped rejects; and the console says why the server closed.
+// a call taken before the shutdown began is still answered, then the page
+// hears why the server closed and shows "reconnecting", then "open" again;
+// what it sent in the gap arrives at the new server in order; and a call in
+// flight when a connection is cut rejects rather than hang.
 func testReconnectAfterServerRestart(t *testing.T, browser context.Context) {
 	// The first server has a handler that holds its call until the test lets
-	// it go, so that the call is in flight when the server goes away.
+	// it go, so that the call is in flight when the shutdown begins.
 	first := wszero.New(quiet())
 	started, release := make(chan struct{}), make(chan struct{})
 	first.On("slow", func(c *wszero.Client) string {
 		close(started)
 		<-release
-		return "too late"
+		return "in time"
 	})
 	r := newRestartable(t, statePage, first)
 	var releaseOnce sync.Once
@@ -154,16 +156,17 @@ func testReconnectAfterServerRestart(t *testing.T, browser context.Context) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	go func() { stopped <- r.stop(ctx) }()
+	waitRefused(t, r.addr) // the shutdown has begun
 
-	// The shutdown closes the page's connection at once, although a handler
-	// still runs: the call in flight rejects rather than hang.
-	p.waitEqual(`window.slow`, `CallError: the connection closed before the server answered "slow"`)
+	// Shutdown answers every message it took before it began, then says
+	// goodbye: the call in flight resolves, and nothing is lost.
+	letGo()
+	p.waitEqual(`window.slow`, `resolved: in time`)
 	p.waitFor(`states.includes("reconnecting")`)
 	p.waitConsole(chromedp.ConsoleWarning, "wszero: the server closed the connection: the server is shutting down (code 1001)")
 	if got := eval[map[string]any](p, `changes.find((c) => c.state === "reconnecting")`); got["code"] != 1001.0 || got["reason"] != "the server is shutting down" {
 		t.Errorf("the first reconnecting state came with %v", got)
 	}
-	letGo()
 	if err := <-stopped; err != nil {
 		t.Fatalf("stopping the first server: %v", err)
 	}
@@ -184,7 +187,47 @@ func testReconnectAfterServerRestart(t *testing.T, browser context.Context) {
 	if got := notes.got(); fmt.Sprint(got) != "[1 2 3]" {
 		t.Errorf("the new server got the notes %v, want [1 2 3]", got)
 	}
+
+	// A shutdown whose time is up cuts the connections: a call in flight
+	// then rejects at once rather than hang.
+	cut := make(chan struct{})
+	third := notes.server()
+	hung := make(chan struct{})
+	third.On("hang", func(c *wszero.Client) { close(hung); <-cut })
+	defer close(cut)
+	if err := r.stop(ctx); err != nil {
+		t.Fatalf("stopping the second server: %v", err)
+	}
+	r.start(third)
+	p.waitFor(`states[states.length - 1] === "open" && wszero.connectionState() === "open"`)
+	p.run(`window.hang = "pending"; call("hang").then(() => { window.hang = "resolved" }, (err) => { window.hang = err.name + ": " + err.message })`)
+	select {
+	case <-hung:
+	case <-time.After(wait):
+		t.Fatal("the hanging call did not reach the server")
+	}
+	expired, cancelExpired := context.WithCancel(context.Background())
+	cancelExpired()
+	if err := r.stop(expired); !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopping with an expired context returned %v", err)
+	}
+	p.waitEqual(`window.hang`, `CallError: the connection closed before the server answered "hang"`)
 	p.noExceptions()
+}
+
+// waitRefused waits until nothing listens on addr any more.
+func waitRefused(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		conn, err := net.DialTimeout("tcp", addr, wait)
+		if err != nil {
+			return
+		}
+		conn.Close()
+		runtime.Gosched()
+	}
+	t.Fatalf("%s still accepts connections", addr)
 }
 
 // testMessageTooBig sends a message over the server's size limit: the

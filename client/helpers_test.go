@@ -206,12 +206,14 @@ func rawServer(t testing.TB, fn func(*websocket.Conn)) *httptest.Server {
 	var wg sync.WaitGroup
 	up := websocket.Upgrader{}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Counted before the upgrade, while ts.Close still waits for this
+		// request, so that Add never races with Wait.
+		wg.Add(1)
+		defer wg.Done()
 		conn, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		wg.Add(1)
-		defer wg.Done()
 		defer conn.Close()
 		fn(conn)
 	}))

@@ -354,6 +354,7 @@ function originHint(address: string): string {
  */
 function heardFromServer(s: WebSocket): void {
   clearTimeout(silenceTimer);
+  if (silenceLimit <= 0) return;
   silenceTimer = setTimeout(() => {
     if (socket !== s) return;
     console.warn(`wszero: no word from the server for ${Math.round(silenceLimit / 100) / 10} s; reconnecting`);
@@ -365,8 +366,8 @@ function heardFromServer(s: WebSocket): void {
 function dispatch(msg: Message): void {
   const op = msg.op;
   if (op === "_ping") {
-    if (socket && typeof msg.every === "number" && msg.every > 0) {
-      silenceLimit = msg.every * SILENCE_PINGS;
+    if (socket && typeof msg.every === "number" && msg.every >= 0) {
+      silenceLimit = msg.every * SILENCE_PINGS; // 0: the server does not ping, so silence means nothing
       heardFromServer(socket); // the timer started before this message set the limit
     }
     socket?.send('{"op":"_pong"}');
