@@ -48,6 +48,9 @@ func Build(jsDir string) (map[string][]byte, error) {
 			Charset:           api.CharsetUTF8,
 			LegalComments:     api.LegalCommentsNone,
 			LogLevel:          api.LogLevelSilent,
+			// js/tsconfig.json is for type-checking with tsc; the bundle's
+			// settings are all here.
+			TsconfigRaw: "{}",
 		})
 		if len(result.Errors) > 0 {
 			msgs := api.FormatMessages(result.Errors, api.FormatMessagesOptions{Kind: api.ErrorMessage})

@@ -1,32 +1,10 @@
 // The wszero browser client: one WebSocket per page, routed by "op".
 // Both bundles (the classic script and the ES module) are built from here.
 
-/** A message: an object with an "op" that names its handler. */
-export interface Message {
-  op: string;
-  [key: string]: unknown;
-}
-
-/** A handler for messages of one op. */
-export type Handler<T = any> = (msg: T & { op: string }) => void;
-
-/** The connection's state, as a UI would show it. */
-export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
-
-/** Details that come with a state change. */
-export interface StateDetail {
-  /** The close code and reason the server gave, when it closed the connection. */
-  code?: number;
-  reason?: string;
-  /** Milliseconds until the next attempt, when reconnecting. */
-  retryIn?: number;
-}
-
-/** Options for call. */
-export interface CallOptions {
-  /** Reject when no answer comes within this many milliseconds (default: wait). */
-  timeout?: number;
-}
+// The public types are declared once, in wszero.d.ts, which is shipped as
+// the module's types; the code here is checked against them.
+import type { CallOptions, ConnectionState, Handler, Message, StateDetail } from "./wszero";
+export type { CallOptions, ConnectionState, Handler, Message, StateDetail };
 
 /** The error a call rejects with; message is the server's words. */
 export class CallError extends Error {
