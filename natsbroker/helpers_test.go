@@ -72,18 +72,51 @@ type node struct {
 	ts     *httptest.Server
 	url    string
 	closed bool
+	logs   *logRecorder // the broker's log lines
+}
+
+// logRecorder keeps the messages of the log lines it handles.
+type logRecorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler            { return r }
+func (r *logRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.lines = append(r.lines, rec.Message)
+	r.mu.Unlock()
+	if testing.Verbose() {
+		return slog.Default().Handler().Handle(ctx, rec)
+	}
+	return nil
+}
+
+// logged reports whether a line containing text was logged.
+func (r *logRecorder) logged(text string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lines {
+		if strings.Contains(l, text) {
+			return true
+		}
+	}
+	return false
 }
 
 // startNode makes a wszero server with a NATS broker at natsURL, serves it,
 // and shuts it down when the test ends.
 func startNode(t testing.TB, natsURL string) *node {
 	t.Helper()
-	b, err := natsbroker.Connect(natsURL, natsbroker.WithLogger(logger()))
+	logs := &logRecorder{}
+	b, err := natsbroker.Connect(natsURL, natsbroker.WithLogger(slog.New(logs)))
 	require.NoError(t, err)
 	s := wszero.New(wszero.WithBroker(b), wszero.WithLogger(logger()))
 	s.On("hello", func(c *wszero.Client) string { return c.ID() })
 	ts := httptest.NewServer(s)
-	n := &node{s: s, b: b, ts: ts, url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"}
+	n := &node{s: s, b: b, ts: ts, url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", logs: logs}
 	t.Cleanup(func() { n.shutdown(t) })
 	return n
 }

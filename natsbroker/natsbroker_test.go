@@ -183,6 +183,7 @@ func TestNATSRestartDeliveryResumes(t *testing.T) {
 	stopNATS(ns)
 	for _, n := range nodes {
 		eventually(t, "the brokers to see NATS gone", func() bool { return !n.b.Conn().IsConnected() })
+		eventually(t, "the drop to be logged", func() bool { return n.logs.logged("disconnected from NATS") })
 	}
 
 	// While NATS is away: local delivery goes on, and nothing blocks.
@@ -205,6 +206,7 @@ func TestNATSRestartDeliveryResumes(t *testing.T) {
 	startNATS(t, portOf(t, natsURL))
 	for _, n := range nodes {
 		eventually(t, "the brokers to reconnect", func() bool { return n.b.Conn().IsConnected() })
+		eventually(t, "the reconnection to be logged", func() bool { return n.logs.logged("reconnected to NATS") })
 		require.NoError(t, n.b.Conn().Flush())
 	}
 	// Every node's subscriptions are back once a probe from each node
