@@ -38,6 +38,13 @@
 // connection reconnects by itself for ever and subscribes again; drops,
 // reconnections and lost messages are logged. Messages published while a
 // node is away from NATS do not reach it (NATS core is at most once).
+//
+// Subscribing takes a moment: the first member of a group on a node
+// receives other nodes' broadcasts to the group once NATS has the
+// subscription, about one round trip after AddToGroup returns (its own
+// node's broadcasts reach it at once). A node that falls more than 65,536
+// messages behind in delivering drops the excess, and NATS's slow-consumer
+// error is logged.
 package natsbroker
 
 import (

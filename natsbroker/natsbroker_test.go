@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 	"github.com/wszero/wszero"
 	"github.com/wszero/wszero/natsbroker"
@@ -249,4 +252,40 @@ func TestShutdownDrainsWhatWasPublished(t *testing.T) {
 	checkSequence(t, "peer", p.messages("msg"), []string{"node0"}, count)
 	err := nodes[0].b.Publish(wszero.Target{}, []byte(`{"op":"late"}`))
 	require.True(t, errors.Is(err, natsbroker.ErrClosed), "Publish after Close: %v", err)
+}
+
+func TestPublishNeverBlocksAndSaysWhenOtherNodesAreOutOfReach(t *testing.T) {
+	ns := startNATS(t, -1)
+	b, err := natsbroker.Connect(ns.ClientURL(), natsbroker.WithLogger(logger()), natsbroker.WithQueue(4),
+		natsbroker.WithNATSOptions(nats.ReconnectBufSize(1024)))
+	require.NoError(t, err)
+	s := wszero.New(wszero.WithBroker(b), wszero.WithLogger(logger()), wszero.WithSendQueue(100000, 1<<30))
+	s.On("hello", func(c *wszero.Client) string { return c.ID() })
+	ts := httptest.NewServer(s)
+	n := &node{s: s, b: b, ts: ts, url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"}
+	t.Cleanup(func() { n.shutdown(t) })
+	p := dial(t, n)
+
+	stopNATS(ns)
+	eventually(t, "the broker to see NATS gone", func() bool { return !b.Conn().IsConnected() })
+	var failed error
+	const count = 10000
+	start := time.Now()
+	for k := range count {
+		if err := s.Broadcast("msg", wszero.Params{"from": "node0", "n": k}); err != nil && failed == nil {
+			failed = err
+		}
+	}
+	t.Logf("%d broadcasts with NATS away in %v", count, time.Since(start))
+	require.ErrorIs(t, failed, natsbroker.ErrQueueFull, "the queue and the 1 KiB reconnect buffer cannot hold 10,000 messages")
+	require.ErrorContains(t, failed, "delivered on this server, but not to the others")
+	checkSequence(t, "the local client", p.waitFor("msg", count), []string{"node0"}, count)
+}
+
+func TestConnectFailsWhenNATSIsNotThere(t *testing.T) {
+	ns := startNATS(t, -1)
+	natsURL := ns.ClientURL()
+	stopNATS(ns)
+	_, err := natsbroker.Connect(natsURL, natsbroker.WithLogger(logger()))
+	require.ErrorContains(t, err, "cannot connect to NATS")
 }
