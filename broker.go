@@ -21,9 +21,9 @@ import (
 // must carry it to every other node and not back to this one. A broker
 // delivers what other nodes publish by calling Node.Deliver.
 //
-// Publish and GroupChanged are called from handlers and with the server's
-// locks held: they must return at once, never wait for the network, and
-// never call back into the Server. The Server calls Start once, from New,
+// Publish is called from handlers, and GroupChanged with the server's lock
+// held: both must return at once, never wait for the network, and
+// GroupChanged must not call back into the Server. The Server calls Start once, from New,
 // and Close once, at the end of Shutdown: the Server owns the broker's
 // lifetime from WithBroker on.
 type Broker interface {

@@ -22,10 +22,10 @@ func BroadcastTo(group, op string, params any) error {
 }
 
 // Broadcast sends {"op": op, …params} to every connected client, on every
-// node of the cluster with WithBroker. The message
-// is encoded once for everyone; it returns as soon as the message is queued
-// for each client, and a slow client never delays the others. params takes
-// the same forms as in Client.Send.
+// node of the cluster with WithBroker. The message is encoded once for
+// everyone; it returns as soon as the message is queued for each client,
+// and a slow client never delays the others. params takes the same forms
+// as in Client.Send.
 func (s *Server) Broadcast(op string, params any) error {
 	pm, data, err := prepare(op, params)
 	if err != nil {

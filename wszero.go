@@ -458,9 +458,10 @@ func (s *Server) newHTTPServer() (*http.Server, error) {
 // for each client, replies included, closes every connection with code
 // 1001 ("going away"), waits for the disconnect handlers, and stops the
 // handler loop. If ctx ends first, the remaining connections are closed at
-// once and ctx's error is returned. Last, it closes the broker (WithBroker),
-// which sends what is still queued for other nodes. A server cannot be restarted;
-// calling Shutdown again waits for the first call to finish.
+// once and ctx's error is returned. Last, it closes the broker
+// (WithBroker), which sends what is still queued for other nodes. A server
+// cannot be restarted; calling Shutdown again waits for the first call to
+// finish.
 //
 // Do not call Shutdown from a handler or an Every/After callback: it waits
 // for the disconnect handlers, which run after the calling handler.
