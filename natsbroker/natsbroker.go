@@ -206,12 +206,12 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 		nats.NoEcho(),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(DefaultReconnectWait),
-		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if b.closing.Load() {
 				return // Close: the server is shutting down
 			}
 			b.log.Warn("natsbroker: disconnected from NATS; local delivery goes on, other nodes are out of reach until it is back",
-				"url", nc.ConnectedUrlRedacted(), "err", err)
+				"nats", url, "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info("natsbroker: reconnected to NATS; subscriptions restored", "url", nc.ConnectedUrlRedacted())
