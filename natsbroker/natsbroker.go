@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -211,7 +212,7 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 				return // Close: the server is shutting down
 			}
 			b.log.Warn("natsbroker: disconnected from NATS; local delivery goes on, other nodes are out of reach until it is back",
-				"nats", url, "err", err)
+				"nats", redact(url), "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info("natsbroker: reconnected to NATS; subscriptions restored", "url", nc.ConnectedUrlRedacted())
@@ -544,4 +545,16 @@ func (b *Broker) logThrottled(kind, msg string, args ...any) {
 	b.logTimes[kind] = now
 	b.mu.Unlock()
 	b.log.Warn(msg, args...)
+}
+
+// redact removes passwords and tokens from NATS URLs, for logs.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
