@@ -93,7 +93,8 @@ func newClientID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// ID returns the client's unique ID, a short random string.
+// ID returns the client's unique ID, a short random string; with WithBroker,
+// "node.random", unique across the cluster and naming the client's node.
 func (c *Client) ID() string { return c.id }
 
 // String returns the client's ID and address, for logs.

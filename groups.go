@@ -21,17 +21,18 @@ func BroadcastTo(group, op string, params any) error {
 	return Default().BroadcastTo(group, op, params)
 }
 
-// Broadcast sends {"op": op, …params} to every connected client. The message
-// is encoded once for everyone; it returns as soon as the message is queued
-// for each client, and a slow client never delays the others. params takes
-// the same forms as in Client.Send.
+// Broadcast sends {"op": op, …params} to every connected client, on every
+// node of the cluster with WithBroker. The message is encoded once for
+// everyone; it returns as soon as the message is queued for each client,
+// and a slow client never delays the others. params takes the same forms
+// as in Client.Send.
 func (s *Server) Broadcast(op string, params any) error {
 	pm, data, err := prepare(op, params)
 	if err != nil {
 		return err
 	}
 	s.broadcastFrame(pm, data)
-	return nil
+	return s.publish(Target{}, data)
 }
 
 // broadcastFrame queues a prepared frame for every client.
@@ -44,7 +45,8 @@ func (s *Server) broadcastFrame(pm *websocket.PreparedMessage, data []byte) {
 }
 
 // BroadcastTo sends {"op": op, …params} to every member of group, like
-// Broadcast. A group with no members is not an error.
+// Broadcast, on every node of the cluster with WithBroker. A group with no
+// members is not an error.
 func (s *Server) BroadcastTo(group, op string, params any) error {
 	if err := checkGroupName(group); err != nil {
 		return err
@@ -54,14 +56,16 @@ func (s *Server) BroadcastTo(group, op string, params any) error {
 		return err
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	for c := range s.groups[group] {
 		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
 	}
-	return nil
+	s.mu.RUnlock()
+	return s.publish(Target{Group: group}, data)
 }
 
-// Members returns the clients in group, in the order they connected.
+// Members returns the clients in group connected to this server, in the
+// order they connected. With WithBroker, other nodes' members are not
+// listed; CountMembers counts them.
 func (s *Server) Members(group string) []*Client {
 	s.mu.RLock()
 	members := make([]*Client, 0, len(s.groups[group]))
@@ -106,6 +110,7 @@ func (c *Client) AddToGroup(group string) error {
 	if members == nil {
 		members = make(map[*Client]struct{})
 		s.groups[group] = members
+		s.broker.GroupChanged(group) // its first member here
 	}
 	members[c] = struct{}{}
 	return nil
@@ -139,8 +144,9 @@ func (c *Client) Groups() []string {
 func (s *Server) leaveGroupLocked(c *Client, group string) {
 	members := s.groups[group]
 	delete(members, c)
-	if len(members) == 0 {
+	if len(members) == 0 && members != nil {
 		delete(s.groups, group)
+		s.broker.GroupChanged(group) // its last member here has left
 	}
 }
 

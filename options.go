@@ -38,6 +38,7 @@ type options struct {
 	authenticate       func(*http.Request) (any, error)
 	guards             map[string][]func(*Client) error // by op
 	opGuards           []func(*Client, string) error    // for every op
+	broker             Broker                           // WithBroker's; nil: in-process
 }
 
 // The defaults, also listed in the README.

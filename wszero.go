@@ -109,6 +109,10 @@ type Server struct {
 
 	welcome bool // serve the welcome page when there is no static folder
 
+	node      string // this server's ID in a cluster, the prefix of its clients' IDs there
+	broker    Broker // WithBroker's, or the in-process one
+	clustered bool   // WithBroker was given
+
 	onServe func(net.Addr) // a test hook: called with the address serve listens on
 }
 
@@ -139,6 +143,7 @@ func New(opts ...Option) *Server {
 		Error:            s.upgradeError,
 	}
 	s.loop.init()
+	s.startBroker()
 	return s
 }
 
@@ -173,7 +178,8 @@ func Default() *Server {
 // logger is the server's logger.
 func (s *Server) logger() *slog.Logger { return s.opts.log }
 
-// Clients returns the connected clients, in the order they connected.
+// Clients returns the clients connected to this server, in the order they
+// connected. With WithBroker, other nodes' clients are not listed.
 func (s *Server) Clients() []*Client {
 	s.mu.RLock()
 	cs := make([]*Client, 0, len(s.clients))
@@ -254,7 +260,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered the request
 	}
 	c := &Client{
-		id:         newClientID(),
+		id:         s.newClientID(),
 		server:     s,
 		conn:       conn,
 		batch:      bc,
@@ -452,8 +458,10 @@ func (s *Server) newHTTPServer() (*http.Server, error) {
 // for each client, replies included, closes every connection with code
 // 1001 ("going away"), waits for the disconnect handlers, and stops the
 // handler loop. If ctx ends first, the remaining connections are closed at
-// once and ctx's error is returned. A server cannot be restarted;
-// calling Shutdown again waits for the first call to finish.
+// once and ctx's error is returned. Last, it closes the broker
+// (WithBroker), which sends what is still queued for other nodes. A server
+// cannot be restarted; calling Shutdown again waits for the first call to
+// finish.
 //
 // Do not call Shutdown from a handler or an Every/After callback: it waits
 // for the disconnect handlers, which run after the calling handler.
@@ -515,18 +523,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// in the background, and return as the context says.
 		go finish()
 		<-httpDone
+		_ = s.closeBroker(ctx)
 		return ctx.Err()
 	}
 	finish()
+	// What the disconnect handlers published goes out before the broker
+	// lets go of its connection.
+	brokerErr := s.closeBroker(ctx)
 	// Every WebSocket client is gone; what HTTP still holds is a request in
 	// progress or a connection opened and never used: allow it a moment.
+	var err error
 	select {
-	case err := <-httpDone:
-		return err
+	case err = <-httpDone:
 	case <-time.After(httpLinger):
 		closeHTTP(srvs)
-		return <-httpDone
+		err = <-httpDone
 	}
+	if err == nil {
+		err = brokerErr
+	}
+	return err
 }
 
 // httpLinger is how long Shutdown lets plain HTTP connections finish after

@@ -1,0 +1,560 @@
+// Package natsbroker spreads a wszero server over several processes or
+// machines through NATS (https://nats.io): Broadcast, BroadcastTo and
+// SendTo reach the clients of every server connected to the same NATS.
+//
+//	b, err := natsbroker.Connect("nats://127.0.0.1:4222")
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	s := wszero.New(wszero.WithBroker(b))
+//
+// # Subjects
+//
+// Under a prefix ("wszero" by default, WithSubjectPrefix), each node
+// subscribes to
+//
+//	wszero.all           broadcasts
+//	wszero.n.<node>      sends to its own clients (SendTo)
+//	wszero.g.<group>     a group's broadcasts, only while the group has
+//	                     members on this node (<group> is the name in
+//	                     unpadded base64url, so any name makes a subject)
+//
+// A node delivers its own broadcasts to its own clients directly, before
+// publishing, and the connection is made with nats.NoEcho, so NATS never
+// sends a node's publications back to it: local delivery does not wait for
+// NATS, keeps working while NATS is away, and happens exactly once. Every
+// message carries the publishing node's ID in a header as well, and a node
+// drops any that would come back.
+//
+// # Order and faults
+//
+// One goroutine publishes, in the order the server handed the messages
+// over, and all subscriptions share one channel read by one goroutine, so
+// what one node publishes reaches each other node in order, whatever its
+// subject. Publishing never blocks the server: messages wait in a bounded
+// queue (WithQueue), and while NATS is away in nats.go's reconnect buffer
+// (nats.ReconnectBufSize, 8 MiB by default); when both are full, Publish
+// returns an error and the message does not reach other nodes. The
+// connection reconnects by itself for ever and subscribes again; drops,
+// reconnections and lost messages are logged. Messages published while a
+// node is away from NATS do not reach it (NATS core is at most once).
+//
+// Subscribing takes a moment: the first member of a group on a node
+// receives other nodes' broadcasts to the group once NATS has the
+// subscription, about one round trip after AddToGroup returns (its own
+// node's broadcasts reach it at once). A node that falls more than 65,536
+// messages behind in delivering drops the excess, and NATS's slow-consumer
+// error is logged.
+package natsbroker
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	neturl "net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/wszero/wszero"
+)
+
+// Headers of the messages natsbroker publishes.
+const (
+	headerNode   = "Wszero-Node"   // the publishing node's ID
+	headerClient = "Wszero-Client" // the client a send is for
+	headerCount  = "Wszero-Count"  // a request for a group's member count
+)
+
+// Defaults of the options.
+const (
+	DefaultSubjectPrefix = "wszero"               // DefaultSubjectPrefix is the first token of every subject.
+	DefaultQueue         = 65536                  // DefaultQueue is how many messages may wait to be published.
+	DefaultCountTimeout  = 100 * time.Millisecond // DefaultCountTimeout is how long CountMembers waits for other nodes.
+	DefaultReconnectWait = 500 * time.Millisecond // DefaultReconnectWait is the pause between reconnection attempts.
+
+	deliverBuffer = 65536           // incoming messages waiting for delivery; past it NATS reports a slow consumer
+	logEvery      = 5 * time.Second // at most one log line of a kind this often
+	closeWait     = 2 * time.Second // how long Close waits for NATS when its context has no deadline
+)
+
+// ErrQueueFull is returned by Publish when the publishing queue is full:
+// NATS has been away or slow for longer than the queue and the reconnect
+// buffer can hold.
+var ErrQueueFull = errors.New("natsbroker: the publishing queue is full; NATS is away or too slow")
+
+// ErrClosed is returned by Publish and CountMembers once the broker is closed.
+var ErrClosed = errors.New("natsbroker: the broker is closed")
+
+// Option configures Connect.
+type Option func(*options)
+
+type options struct {
+	log          *slog.Logger
+	prefix       string
+	queue        int
+	countTimeout time.Duration
+	nats         []nats.Option
+}
+
+// WithLogger sends the broker's log lines to l; nil silences them. The
+// default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.log = l }
+}
+
+// WithSubjectPrefix puts every subject under prefix instead of "wszero",
+// so that several applications can share one NATS. All the nodes of one
+// application must use the same prefix.
+func WithSubjectPrefix(prefix string) Option {
+	if prefix == "" || strings.ContainsAny(prefix, " \t\r\n*>") {
+		panic(fmt.Sprintf("natsbroker.WithSubjectPrefix(%q): a prefix is one or more NATS subject tokens, like \"chat\" or \"acme.chat\"", prefix))
+	}
+	return func(o *options) { o.prefix = prefix }
+}
+
+// WithQueue sets how many messages may wait to be published (DefaultQueue).
+func WithQueue(messages int) Option {
+	if messages < 1 {
+		panic(fmt.Sprintf("natsbroker.WithQueue(%d): the queue must hold at least one message", messages))
+	}
+	return func(o *options) { o.queue = messages }
+}
+
+// WithCountTimeout sets how long CountMembers waits for the other nodes'
+// answers (DefaultCountTimeout).
+func WithCountTimeout(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("natsbroker.WithCountTimeout(%v): the timeout must be more than 0", d))
+	}
+	return func(o *options) { o.countTimeout = d }
+}
+
+// WithNATSOptions passes options to nats.Connect, after natsbroker's own
+// (so they win): credentials, TLS, nats.ReconnectWait,
+// nats.ReconnectBufSize… natsbroker's disconnect, reconnect and error
+// handlers log what happens; replacing them silences those lines.
+func WithNATSOptions(opts ...nats.Option) Option {
+	return func(o *options) { o.nats = append(o.nats, opts...) }
+}
+
+// Broker is a wszero.Broker on a NATS connection. Pass it to
+// wszero.WithBroker: the wszero server starts it and closes it (draining
+// the connection) on Shutdown. A Broker serves one server.
+//
+// Its methods are safe to call from any goroutine, and none waits for
+// NATS but Close and CountMembers.
+type Broker struct {
+	nc     *nats.Conn
+	opts   options
+	log    *slog.Logger
+	closed chan struct{} // closed when the NATS connection is closed
+
+	node   wszero.Node
+	nodeID string
+	out    chan *nats.Msg // waiting to be published
+	in     chan *nats.Msg // every subscription's messages, in arrival order
+	stop   chan struct{}  // closed by Close: the goroutines end
+	wg     sync.WaitGroup
+
+	closing atomic.Bool // Close has begun
+
+	mu       sync.Mutex
+	started  bool
+	dirty    map[string]struct{}  // groups whose subscription to check
+	logTimes map[string]time.Time // for throttled log lines
+	kick     chan struct{}        // something is dirty
+
+	subsMu sync.Mutex                    // held by groupLoop while it (un)subscribes
+	subs   map[string]*nats.Subscription // by group, while it has local members
+}
+
+// Connect connects to the NATS server at url (several may be given, separated
+// by commas) and returns a Broker for wszero.WithBroker. It fails if NATS
+// cannot be reached now; once connected, it reconnects by itself for ever.
+func Connect(url string, opts ...Option) (*Broker, error) {
+	b := &Broker{
+		opts: options{
+			log:          slog.Default(),
+			prefix:       DefaultSubjectPrefix,
+			queue:        DefaultQueue,
+			countTimeout: DefaultCountTimeout,
+		},
+		closed:   make(chan struct{}),
+		stop:     make(chan struct{}),
+		subs:     map[string]*nats.Subscription{},
+		dirty:    map[string]struct{}{},
+		kick:     make(chan struct{}, 1),
+		logTimes: map[string]time.Time{},
+	}
+	for _, o := range opts {
+		o(&b.opts)
+	}
+	b.log = b.opts.log
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.out = make(chan *nats.Msg, b.opts.queue)
+	b.in = make(chan *nats.Msg, deliverBuffer)
+	nopts := []nats.Option{
+		nats.Name("wszero"),
+		nats.NoEcho(),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(DefaultReconnectWait),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if b.closing.Load() {
+				return // Close: the server is shutting down
+			}
+			b.log.Warn("natsbroker: disconnected from NATS; local delivery goes on, other nodes are out of reach until it is back",
+				"nats", redact(url), "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.log.Info("natsbroker: reconnected to NATS; subscriptions restored", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			b.logThrottled("nats-error", "natsbroker: NATS reported an error", "err", err)
+		}),
+	}
+	no := nats.GetDefaultOptions()
+	for _, u := range strings.Split(url, ",") {
+		no.Servers = append(no.Servers, strings.TrimSpace(u))
+	}
+	for _, o := range append(nopts, b.opts.nats...) {
+		if err := o(&no); err != nil {
+			return nil, fmt.Errorf("natsbroker: %w", err)
+		}
+	}
+	userClosed := no.ClosedCB // Close waits for the connection to be closed
+	no.ClosedCB = func(nc *nats.Conn) {
+		close(b.closed)
+		if userClosed != nil {
+			userClosed(nc)
+		}
+	}
+	nc, err := no.Connect()
+	if err != nil {
+		return nil, fmt.Errorf("natsbroker: cannot connect to NATS at %s: %w", url, err)
+	}
+	b.nc = nc
+	return b, nil
+}
+
+// Conn returns the broker's NATS connection, for its status and statistics.
+func (b *Broker) Conn() *nats.Conn { return b.nc }
+
+// Start subscribes to broadcasts and to the node's own subject, and starts
+// delivering and publishing. The wszero server calls it, from New.
+func (b *Broker) Start(node wszero.Node) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return errors.New("natsbroker: this broker already serves a server; connect one broker per server")
+	}
+	if b.closing.Load() {
+		return ErrClosed
+	}
+	b.node, b.nodeID = node, node.ID()
+	for _, subj := range []string{b.subjectAll(), b.subjectNode(b.nodeID)} {
+		if _, err := b.nc.ChanSubscribe(subj, b.in); err != nil {
+			return fmt.Errorf("natsbroker: cannot subscribe to %s: %w", subj, err)
+		}
+	}
+	b.started = true
+	b.wg.Add(3)
+	go b.publishLoop()
+	go b.deliverLoop()
+	go b.groupLoop()
+	return nil
+}
+
+// Publish queues frame for the other nodes. It never blocks: when the queue
+// is full it returns ErrQueueFull.
+func (b *Broker) Publish(to wszero.Target, frame []byte) error {
+	m := &nats.Msg{Header: nats.Header{}, Data: frame}
+	m.Header.Set(headerNode, b.nodeID)
+	switch {
+	case to.Client != "":
+		node := wszero.NodeOf(to.Client)
+		if node == "" {
+			return fmt.Errorf("natsbroker: %.60q is not the ID of a client in a cluster", to.Client)
+		}
+		m.Subject = b.subjectNode(node)
+		m.Header.Set(headerClient, to.Client)
+	case to.Group != "":
+		m.Subject = b.subjectGroup(to.Group)
+	default:
+		m.Subject = b.subjectAll()
+	}
+	if b.closing.Load() {
+		return ErrClosed
+	}
+	select {
+	case b.out <- m:
+		return nil
+	default:
+		b.logThrottled("queue-full", "natsbroker: a message for other nodes was dropped: the publishing queue is full",
+			"queue", b.opts.queue, "subject", m.Subject)
+		return ErrQueueFull
+	}
+}
+
+// GroupChanged notes that group's local membership changed; the broker's
+// own goroutine then subscribes or unsubscribes. It never blocks.
+func (b *Broker) GroupChanged(group string) {
+	b.mu.Lock()
+	b.dirty[group] = struct{}{}
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// CountMembers asks every node hosting group for its count and adds up the
+// answers that arrive within the count timeout (WithCountTimeout) or
+// before ctx ends: the sum is approximate. When NATS is away it returns at
+// once, with this node's count and an error.
+func (b *Broker) CountMembers(ctx context.Context, group string) (int, error) {
+	local := 0
+	if b.node != nil {
+		local = b.node.Members(group)
+	}
+	if b.closing.Load() {
+		return local, ErrClosed
+	}
+	if !b.nc.IsConnected() {
+		return local, fmt.Errorf("natsbroker: NATS is away: only this node's members are counted")
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.countTimeout)
+	defer cancel()
+	inbox := b.nc.NewRespInbox()
+	replies := make(chan *nats.Msg, 64)
+	sub, err := b.nc.ChanSubscribe(inbox, replies)
+	if err != nil {
+		return local, fmt.Errorf("natsbroker: cannot count: %w", err)
+	}
+	defer sub.Unsubscribe()
+	m := &nats.Msg{Subject: b.subjectGroup(group), Reply: inbox, Header: nats.Header{}}
+	m.Header.Set(headerNode, b.nodeID)
+	m.Header.Set(headerCount, "1")
+	if err := b.nc.PublishMsg(m); err != nil {
+		return local, fmt.Errorf("natsbroker: cannot count: %w", err)
+	}
+	total := local
+	for {
+		select {
+		case r := <-replies:
+			if n, err := strconv.Atoi(string(r.Data)); err == nil && n > 0 {
+				total += n
+			}
+		case <-ctx.Done():
+			return total, nil
+		}
+	}
+}
+
+// Close publishes what is queued, drains the NATS connection (the
+// subscriptions stop, what was published is flushed) and closes it, giving
+// up when ctx ends (or after 2 s when ctx has no deadline). The wszero
+// server calls it at the end of Shutdown.
+func (b *Broker) Close(ctx context.Context) error {
+	if b.closing.Swap(true) {
+		<-b.closed
+		return nil
+	}
+	b.mu.Lock()
+	started := b.started
+	b.mu.Unlock()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, closeWait)
+		defer cancel()
+	}
+	close(b.stop) // the publisher sends what is queued, then ends
+	if started {
+		b.wg.Wait()
+	}
+	var err error
+	if derr := b.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+		b.nc.Close() // Drain closes at once while reconnecting
+	}
+	select {
+	case <-b.closed:
+	case <-ctx.Done():
+		err = fmt.Errorf("natsbroker: NATS did not drain in time: %w", ctx.Err())
+		b.nc.Close()
+		<-b.closed
+	}
+	return err
+}
+
+// publishLoop publishes queued messages in order, until Close, then
+// publishes what is still queued.
+func (b *Broker) publishLoop() {
+	defer b.wg.Done()
+	for {
+		select {
+		case m := <-b.out:
+			b.publish(m)
+		case <-b.stop:
+			for {
+				select {
+				case m := <-b.out:
+					b.publish(m)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// publish hands one message to nats.go, which buffers it while reconnecting.
+func (b *Broker) publish(m *nats.Msg) {
+	if err := b.nc.PublishMsg(m); err != nil {
+		b.logThrottled("publish", "natsbroker: a message for other nodes was dropped", "subject", m.Subject, "err", err)
+	}
+}
+
+// deliverLoop hands what other nodes publish to the server, until Close.
+func (b *Broker) deliverLoop() {
+	defer b.wg.Done()
+	for {
+		select {
+		case m := <-b.in:
+			b.deliver(m)
+		case <-b.stop:
+			return
+		}
+	}
+}
+
+// deliver hands one message to the server, or answers a count.
+func (b *Broker) deliver(m *nats.Msg) {
+	if m.Header.Get(headerNode) == b.nodeID {
+		return // our own: already delivered here
+	}
+	rest, ok := strings.CutPrefix(m.Subject, b.opts.prefix+".")
+	if !ok {
+		return
+	}
+	var to wszero.Target
+	switch {
+	case rest == "all":
+	case strings.HasPrefix(rest, "g."):
+		name, err := base64.RawURLEncoding.DecodeString(rest[2:])
+		if err != nil {
+			return
+		}
+		to.Group = string(name)
+		if m.Header.Get(headerCount) != "" {
+			if m.Reply != "" {
+				_ = b.nc.Publish(m.Reply, strconv.AppendInt(nil, int64(b.node.Members(to.Group)), 10))
+			}
+			return
+		}
+	case strings.HasPrefix(rest, "n."):
+		to.Client = m.Header.Get(headerClient)
+		if to.Client == "" {
+			return
+		}
+	default:
+		return
+	}
+	b.node.Deliver(to, m.Data)
+}
+
+// groupLoop subscribes to a group's subject while the group has members on
+// this node, and unsubscribes when it has none.
+func (b *Broker) groupLoop() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.kick:
+		case <-b.stop:
+			return
+		}
+		b.mu.Lock()
+		dirty := b.dirty
+		b.dirty = map[string]struct{}{}
+		b.mu.Unlock()
+		for g := range dirty {
+			b.syncGroup(g)
+		}
+	}
+}
+
+// syncGroup makes the subscription to group follow its local membership.
+func (b *Broker) syncGroup(group string) {
+	want := b.node.Members(group) > 0
+	b.subsMu.Lock()
+	defer b.subsMu.Unlock()
+	sub, have := b.subs[group]
+	switch {
+	case want && !have:
+		s, err := b.nc.ChanSubscribe(b.subjectGroup(group), b.in)
+		if err != nil {
+			b.log.Error("natsbroker: cannot subscribe to a group: its members here miss other nodes' broadcasts", "group", group, "err", err)
+			return
+		}
+		b.subs[group] = s
+	case !want && have:
+		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			b.log.Warn("natsbroker: cannot unsubscribe from a group", "group", group, "err", err)
+		}
+		delete(b.subs, group)
+	}
+}
+
+// Groups returns the groups whose subjects the broker is subscribed to now,
+// for tests and metrics.
+func (b *Broker) Groups() []string {
+	b.subsMu.Lock()
+	defer b.subsMu.Unlock()
+	groups := make([]string, 0, len(b.subs))
+	for g := range b.subs {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	return groups
+}
+
+func (b *Broker) subjectAll() string { return b.opts.prefix + ".all" }
+
+func (b *Broker) subjectNode(node string) string { return b.opts.prefix + ".n." + node }
+
+func (b *Broker) subjectGroup(group string) string {
+	return b.opts.prefix + ".g." + base64.RawURLEncoding.EncodeToString([]byte(group))
+}
+
+// logThrottled logs a warning at most once per logEvery for each kind.
+func (b *Broker) logThrottled(kind, msg string, args ...any) {
+	now := time.Now()
+	b.mu.Lock()
+	last := b.logTimes[kind]
+	if now.Sub(last) < logEvery {
+		b.mu.Unlock()
+		return
+	}
+	b.logTimes[kind] = now
+	b.mu.Unlock()
+	b.log.Warn(msg, args...)
+}
+
+// redact removes passwords and tokens from NATS URLs, for logs.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
