@@ -61,87 +61,28 @@ func (c *chatServer) stop(t *testing.T) {
 }
 
 // tab is one browser tab with the chat open.
-type tab struct {
-	t     *testing.T
-	ctx   context.Context
-	close context.CancelFunc
-}
+type tab struct{ *headless.Tab }
 
 func openTab(t *testing.T, browser context.Context, url string) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	// The first run opens the tab; it must not have a timeout, which would
-	// end the tab with it.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("opening a tab: %v", err)
-	}
-	b := &tab{t: t, ctx: ctx, close: cancel}
-	b.do(chromedp.Navigate(url))
-	b.waitFor(`document.getElementById("state").textContent === "open"`)
+	b := &tab{headless.OpenTab(t, browser, url)}
+	b.WaitFor(`document.getElementById("state").textContent === "open"`)
 	return b
 }
 
 // in returns the tab for use by t, a subtest: its failures are t's.
-func (b *tab) in(t *testing.T) *tab {
-	c := *b
-	c.t = t
-	return &c
-}
-
-// do runs actions in the tab, within wait.
-func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, wait)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
-// eval returns the value of a JavaScript expression in the tab.
-func eval[T any](b *tab, expr string) T {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, wait)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		b.t.Fatalf("%s: %v", expr, err)
-	}
-	return v
-}
-
-// waitFor waits until a JavaScript expression is truthy in the tab.
-func (b *tab) waitFor(expr string) {
-	b.t.Helper()
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(15 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("Boolean("+expr+")"))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			log, _ := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#log li")].map((li) => li.textContent)`))
-			b.t.Fatalf("waited %v for %s (error: %v); the log shows %q", wait, expr, err, log)
-		}
-		<-tick.C
-	}
-}
+func (b *tab) in(t *testing.T) *tab { return &tab{b.In(t)} }
 
 // waitForLine waits until the chat's log shows a line, as text.
 func (b *tab) waitForLine(line string) {
-	b.t.Helper()
-	b.waitFor(fmt.Sprintf(`[...document.querySelectorAll("#log li")].some((li) => li.textContent === %q)`, line))
+	b.T.Helper()
+	b.WaitFor(fmt.Sprintf(`[...document.querySelectorAll("#log li")].some((li) => li.textContent === %q)`, line))
 }
 
 // submit types text into a form's input and submits the form.
 func (b *tab) submit(input, text string) {
-	b.t.Helper()
-	b.do(
+	b.T.Helper()
+	b.Do(
 		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById(%q).value = ""`, input)),
 		chromedp.SendKeys(chromedp.ID(input), text),
 		chromedp.Click(chromedp.CSS(`#`+input+` + button`)),
@@ -166,13 +107,13 @@ func TestChatInTwoWindows(t *testing.T) {
 	ada := openTab(t, browser, url)
 	ada.submit("name", "Ada")
 	ada.waitForLine("Ada joined")
-	ada.waitFor(`!document.getElementById("say-form").hidden`)
+	ada.WaitFor(`!document.getElementById("say-form").hidden`)
 
 	bold := openTab(t, browser, url)
 	t.Run("a name that is too long is refused, in words", func(t *testing.T) {
 		bold := bold.in(t)
 		bold.submit("name", strings.Repeat("x", 31))
-		bold.waitFor(`document.querySelector("#log li.error")?.textContent === "choose a name of 1 to 30 letters"`)
+		bold.WaitFor(`document.querySelector("#log li.error")?.textContent === "choose a name of 1 to 30 letters"`)
 	})
 	bold.submit("name", "<b>x</b>")
 	ada.waitForLine("<b>x</b> joined")
@@ -187,11 +128,11 @@ func TestChatInTwoWindows(t *testing.T) {
 
 	t.Run("HTML in names and words is shown as text", func(t *testing.T) {
 		for _, b := range []*tab{ada.in(t), bold.in(t)} {
-			html := eval[string](b, `document.getElementById("log").innerHTML`)
+			html := headless.Eval[string](b.Tab, `document.getElementById("log").innerHTML`)
 			if !strings.Contains(html, "&lt;b&gt;x&lt;/b&gt; joined") || !strings.Contains(html, "&lt;i&gt;everyone&lt;/i&gt;") {
 				t.Errorf("the log's HTML does not escape the name and words:\n%s", html)
 			}
-			if eval[bool](b, `document.querySelector("#log b, #log i") !== null`) {
+			if headless.Eval[bool](b.Tab, `document.querySelector("#log b, #log i") !== null`) {
 				t.Errorf("the log has a <b> or <i> element made from a chat message")
 			}
 		}
@@ -201,21 +142,21 @@ func TestChatInTwoWindows(t *testing.T) {
 		ada, bold := ada.in(t), bold.in(t)
 		server.stop(t)
 		stopped = true
-		ada.waitFor(`document.getElementById("state").textContent !== "open"`)
+		ada.WaitFor(`document.getElementById("state").textContent !== "open"`)
 		server = startChat(t, server.addr) // the same port: the pages come back
 		stopped = false
-		ada.waitFor(`document.getElementById("state").textContent === "open"`)
-		bold.waitFor(`document.getElementById("state").textContent === "open"`)
+		ada.WaitFor(`document.getElementById("state").textContent === "open"`)
+		bold.WaitFor(`document.getElementById("state").textContent === "open"`)
 		ada.submit("text", "still here")
 		bold.waitForLine("Ada: still here")
-		if n := eval[int](ada, `document.querySelectorAll("#log li.error").length`); n != 0 {
+		if n := headless.Eval[int](ada.Tab, `document.querySelectorAll("#log li.error").length`); n != 0 {
 			t.Errorf("Ada's page shows %d errors after the restart", n)
 		}
 	})
 
 	t.Run("a tab that closes is announced as gone", func(t *testing.T) {
 		ada, bold := ada.in(t), bold.in(t)
-		bold.close()
+		bold.Close()
 		ada.waitForLine("<b>x</b> left")
 	})
 }

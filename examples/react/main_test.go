@@ -40,94 +40,49 @@ func TestCounterInTheBrowser(t *testing.T) {
 
 	browser := headless.Browser(t)
 	first := openTab(t, browser, ts.URL)
-	first.waitFor(`document.getElementById("state").textContent === "open"`)
-	first.waitFor(`/^\d+$/.test(document.getElementById("count").textContent)`)
+	first.WaitFor(`document.getElementById("state").textContent === "open"`)
+	first.WaitFor(`/^\d+$/.test(document.getElementById("count").textContent)`)
 	start := first.count()
 
 	first.click("plus")
-	first.waitFor(fmt.Sprintf(`document.getElementById("count").textContent === "%d"`, start+1))
+	first.WaitFor(fmt.Sprintf(`document.getElementById("count").textContent === "%d"`, start+1))
 
 	second := openTab(t, browser, ts.URL)
-	second.waitFor(`document.getElementById("state").textContent === "open"`)
-	second.waitFor(fmt.Sprintf(`document.getElementById("count").textContent === "%d"`, start+1))
+	second.WaitFor(`document.getElementById("state").textContent === "open"`)
+	second.WaitFor(fmt.Sprintf(`document.getElementById("count").textContent === "%d"`, start+1))
 	second.click("plus")
-	first.waitFor(fmt.Sprintf(`document.getElementById("count").textContent === "%d"`, start+2))
-	second.waitFor(fmt.Sprintf(`document.getElementById("count").textContent === "%d"`, start+2))
+	first.WaitFor(fmt.Sprintf(`document.getElementById("count").textContent === "%d"`, start+2))
+	second.WaitFor(fmt.Sprintf(`document.getElementById("count").textContent === "%d"`, start+2))
 
 	first.click("big")
-	first.waitFor(`document.getElementById("error")?.textContent === "add between 1 and 10 at a time"`)
+	first.WaitFor(`document.getElementById("error")?.textContent === "add between 1 and 10 at a time"`)
 	if got := first.count(); got != start+2 {
 		t.Errorf("the refused call changed the count to %d", got)
 	}
 }
 
-// tab is one browser tab.
-type tab struct {
-	t   *testing.T
-	ctx context.Context
-}
+// tab is one browser tab with the app open.
+type tab struct{ *headless.Tab }
 
 func openTab(t *testing.T, browser context.Context, url string) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil { // opens the tab: no timeout here
-		t.Fatalf("opening a tab: %v", err)
-	}
-	b := &tab{t: t, ctx: ctx}
-	b.do(chromedp.Navigate(url))
-	return b
-}
-
-func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, wait)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.t.Fatal(err)
-	}
+	return &tab{headless.OpenTab(t, browser, url)}
 }
 
 func (b *tab) click(id string) {
-	b.t.Helper()
-	b.do(chromedp.Click(chromedp.ID(id)))
+	b.T.Helper()
+	b.Do(chromedp.Click(chromedp.ID(id)))
 }
 
 // count is the number the page shows.
 func (b *tab) count() int {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, wait)
-	defer cancel()
-	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("count").textContent`))
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	b.T.Helper()
+	text := headless.Eval[string](b.Tab, `document.getElementById("count").textContent`)
 	n, err := strconv.Atoi(text)
 	if err != nil {
-		b.t.Fatalf("the count shows %q", text)
+		b.T.Fatalf("the count shows %q", text)
 	}
 	return n
-}
-
-// waitFor waits until a JavaScript expression is truthy in the tab.
-func (b *tab) waitFor(expr string) {
-	b.t.Helper()
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(15 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("Boolean("+expr+")"))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			b.t.Fatalf("waited %v for %s (error: %v); the page shows:\n%s", wait, expr, err, body)
-		}
-		<-tick.C
-	}
 }
 
 // npmTime bounds one npm command: an install downloads packages.
