@@ -228,12 +228,13 @@ func (p *Page) Do(actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// Eval returns the value of a JavaScript expression in the tab.
+// Eval returns the value of a JavaScript expression in the tab (what a
+// promise resolves to, for a promise).
 func Eval[T any](p *Page, expr string) T {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, Wait)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		p.t.Fatalf("%s: %v", expr, err)
 	}
