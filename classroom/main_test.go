@@ -224,3 +224,16 @@ func TestAQuestionRound(t *testing.T) {
 		}
 	})
 }
+
+// TestAPortInUseSaysWhatToDo: the classroom started twice says so, in words.
+func TestAPortInUseSaysWhatToDo(t *testing.T) {
+	first, _ := startClassroom(t)
+	second := lessontest.Launch(t, "", first.Port)
+	if code := second.WaitExit(t); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	want := "classroom: port " + first.Port + " is already in use: another program (maybe the classroom, already running) is using it. Stop it with Ctrl-C in its window, or choose another port"
+	if !strings.Contains(second.Output(), want) {
+		t.Errorf("it printed:\n%s\nwant a line with:\n%s", second.Output(), want)
+	}
+}
