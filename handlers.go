@@ -256,7 +256,12 @@ func (s *Server) run(c *Client, in incoming) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.logger().Error("wszero: handler panicked", "op", in.h.op, "client", c.id, "panic", v, "stack", string(debug.Stack()))
-			c.sendError(in.ref, in.h.op, in.h.op+" crashed on the server: the server's log says where and why")
+			msg := in.h.op + " crashed on the server: the server's log says where and why"
+			if s.teaching {
+				// A class's own server: the child at the page wants the why.
+				msg = fmt.Sprintf("%s crashed on the server: %v (the terminal shows the line)", in.h.op, v)
+			}
+			c.sendError(in.ref, in.h.op, msg)
 		}
 	}()
 	result, err := in.h.call(c, in.arg)

@@ -77,6 +77,7 @@ func RunServerTLS(port int) {
 // ends, printing to out. callerDir is the folder of the program's source,
 // searched for a static folder when the current folder has none.
 func (s *Server) runServer(ctx context.Context, port int, callerDir string, out io.Writer, secure bool) error {
+	s.teaching = true
 	port, err := portFromEnv(port)
 	if err != nil {
 		return err

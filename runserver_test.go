@@ -42,6 +42,7 @@ func TestRunServerHelper(t *testing.T) {
 	On("connect", func(c *Client) { _ = c.Send("hello", Params{"id": c.ID()}) })
 	On("disconnect", func(c *Client) { fmt.Println("disconnect handler ran") })
 	On("echo", func(c *Client, p Params) Params { return p })
+	On("crash", func(c *Client, p Params) { _ = p["name"].(string) })
 	if os.Getenv(helperTLSEnv) == "1" {
 		RunServerTLS(8443)
 	} else {
@@ -189,6 +190,11 @@ func TestRunServerServesWelcomePageAndShutsDownOnCtrlC(t *testing.T) {
 	require.NotEmpty(t, pc.expect("hello")["id"])
 	require.Equal(t, map[string]any{"op": "_reply", "_ref": 1.0, "result": map[string]any{"x": 1.0}},
 		pc.call(1, map[string]any{"op": "echo", "x": 1}))
+
+	// A class's own server tells the child at the page why a handler crashed.
+	require.Equal(t, map[string]any{"op": "error", "_ref": 2.0, "for": "crash",
+		"msg": "crash crashed on the server: interface conversion: interface {} is nil, not string (the terminal shows the line)"},
+		pc.call(2, map[string]any{"op": "crash"}))
 
 	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
 	ce := pc.closeErr()

@@ -107,7 +107,8 @@ type Server struct {
 	draining bool // Shutdown has begun: readers take no more messages (acceptMu)
 	inflight sync.WaitGroup
 
-	welcome bool // serve the welcome page when there is no static folder
+	welcome  bool // serve the welcome page when there is no static folder
+	teaching bool // run by RunServer: a handler's panic is shown to its sender
 
 	node      string // this server's ID in a cluster, the prefix of its clients' IDs there
 	broker    Broker // WithBroker's, or the in-process one
