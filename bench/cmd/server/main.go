@@ -1,0 +1,71 @@
+// Command server runs one implementation of the benchmark's application on
+// 127.0.0.1: a client's {"op":"echo","seq":N,"text":T} is answered with the
+// same message, and {"op":"pub","seq":N,"ts":T,"text":X} is sent to every
+// connected client as {"op":"msg","seq":N,"ts":T,"text":X}. It prints
+// "LISTEN <address>" once it accepts connections.
+//
+//	server -impl naive|prepared|melody|wszero
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// in is every message a client sends.
+type in struct {
+	Op   string `json:"op"`
+	Seq  int64  `json:"seq"`
+	Ts   int64  `json:"ts,omitempty"`
+	Text string `json:"text"`
+}
+
+// echoOut is the answer to an echo.
+type echoOut struct {
+	Op   string `json:"op"`
+	Seq  int64  `json:"seq"`
+	Text string `json:"text"`
+}
+
+// msgOut is what a pub becomes for every client.
+type msgOut struct {
+	Op   string `json:"op"`
+	Seq  int64  `json:"seq"`
+	Ts   int64  `json:"ts"`
+	Text string `json:"text"`
+}
+
+func main() {
+	impl := flag.String("impl", "wszero", "naive, prepared, melody or wszero")
+	flag.Parse()
+	handlers := map[string]func() http.Handler{
+		"naive":    newNaive,
+		"prepared": newPrepared,
+		"melody":   newMelody,
+		"wszero":   newWszero,
+	}
+	mk, ok := handlers[*impl]
+	if !ok {
+		log.Fatalf("unknown -impl %q", *impl)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", mk())
+	fmt.Printf("LISTEN %s\n", ln.Addr())
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+		<-sig
+		os.Exit(0)
+	}()
+	log.Fatal(http.Serve(ln, mux))
+}
