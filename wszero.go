@@ -574,10 +574,10 @@ func (s *Server) handOver(task func()) {
 		s.inflight.Done()
 		return
 	}
-	if !s.submit(func() {
+	if !s.submitFrom(func() {
 		defer s.inflight.Done()
 		task()
-	}) {
+	}, true) {
 		s.inflight.Done() // the loop has stopped: the task is dropped
 	}
 }

@@ -43,6 +43,7 @@ var (
 	scenarios = flag.String("scenarios", "fanout,rate,echo,idle,curve", "scenarios to run")
 	serverCPU = flag.String("server-cpu", "0", "CPU the servers are pinned to")
 	genCPU    = flag.String("gen-cpu", "1", "CPU the load generator is pinned to")
+	before    = flag.String("before", "", "a server binary built from an earlier wszero, compared as wszero-before (for measuring a change)")
 )
 
 func main() {
@@ -140,6 +141,9 @@ func measure(serverBin, impl, scen string, n int) (run, error) {
 	var r run
 	ctx, cancel := context.WithTimeout(context.Background(), *dur+90*time.Second)
 	defer cancel()
+	if impl == "wszero-before" {
+		serverBin, impl = *before, "wszero"
+	}
 	srv := exec.CommandContext(ctx, "taskset", "-c", *serverCPU, serverBin, "-impl", impl)
 	srv.Stderr = os.Stderr
 	out, err := srv.StdoutPipe()
@@ -232,6 +236,17 @@ func cpuSeconds(pid int) float64 {
 	return (u + k) / 100 // USER_HZ
 }
 
+// curveImpls are the servers the curve compares: the fast ones.
+func curveImpls(order []string) []string {
+	var out []string
+	for _, impl := range order {
+		if impl != "naive" && impl != "melody" {
+			out = append(out, impl)
+		}
+	}
+	return out
+}
+
 // table is one scenario's figure for each server.
 type table struct {
 	title, unit string
@@ -294,6 +309,9 @@ func compare() error {
 		return fmt.Errorf("building the servers (run from bench/): %w", err)
 	}
 	order := strings.Split(*impls, ",")
+	if *before != "" {
+		order = append(order, "wszero-before")
+	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	host, _ := os.Hostname()
 	fmt.Printf("# wszero bench, %s, host %s, load %s", time.Now().UTC().Format(time.RFC3339), host, load)
@@ -339,7 +357,7 @@ func compare() error {
 		case "curve":
 			for _, n := range []int{100, 1000, 10000} {
 				each(&table{title: fmt.Sprintf("Curve: fan-out closed loop, %d subscribers: server CPU per delivery", n), unit: "ns CPU/delivery"},
-					[]string{"prepared", "wszero"}, "fanout", n,
+					curveImpls(order), "fanout", n,
 					func(r run) float64 { return r.cpuSeconds * 1e9 / float64(max(r.res.Deliveries, 1)) })
 			}
 		default:

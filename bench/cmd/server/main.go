@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -43,7 +44,17 @@ type msgOut struct {
 
 func main() {
 	impl := flag.String("impl", "wszero", "naive, prepared, melody or wszero")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	handlers := map[string]func() http.Handler{
 		"naive":    newNaive,
 		"prepared": newPrepared,
@@ -65,6 +76,7 @@ func main() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 		<-sig
+		pprof.StopCPUProfile()
 		os.Exit(0)
 	}()
 	log.Fatal(http.Serve(ln, mux))
