@@ -131,7 +131,7 @@ func New(opts ...Option) *Server {
 		s.useStatic(s.opts.staticDir)
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:   1024,
+		ReadBufferSize:   0, // the reader that hijackWrapper makes: readBufferSize
 		WriteBufferSize:  1024,
 		WriteBufferPool:  &sync.Pool{},
 		HandshakeTimeout: s.opts.handshakeTimeout,
@@ -384,9 +384,14 @@ func (h hijackWrapper) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	bc := &batchConn{Conn: conn, timeout: h.writeTimeout}
+	bc := newBatchConn(conn, rw.Reader, h.writeTimeout)
 	*h.out = bc
-	return bc, rw, nil
+	if bc.br == nil {
+		return bc, rw, nil
+	}
+	// The upgrader takes a hijacked reader of more than 256 bytes as the
+	// connection's own (ReadBufferSize is 0).
+	return bc, bufio.NewReadWriter(bc.br, rw.Writer), nil
 }
 
 // ListenAndServe listens on the TCP address addr (":8000") and serves s,

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 )
@@ -45,6 +46,7 @@ type msgOut struct {
 func main() {
 	impl := flag.String("impl", "wszero", "naive, prepared, melody or wszero")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
+	memprofile := flag.String("memprofile", "", "on SIGTERM, write a heap profile to this file and memory statistics to stderr")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -77,7 +79,26 @@ func main() {
 		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 		<-sig
 		pprof.StopCPUProfile()
+		if *memprofile != "" {
+			writeHeap(*memprofile)
+		}
 		os.Exit(0)
 	}()
 	log.Fatal(http.Serve(ln, mux))
+}
+
+// writeHeap writes a heap profile and prints where the memory is.
+func writeHeap(path string) {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Fprintf(os.Stderr, "goroutines %d, heap in use %d KB, stacks %d KB, sys %d KB\n",
+		runtime.NumGoroutine(), m.HeapInuse>>10, m.StackInuse>>10, m.Sys>>10)
+	f, err := os.Create(path)
+	if err != nil {
+		log.Print(err)
+		return
+	}
+	defer f.Close()
+	_ = pprof.WriteHeapProfile(f)
 }
