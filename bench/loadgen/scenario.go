@@ -20,10 +20,11 @@ type Result struct {
 	Seconds    float64 // the measured time
 	P50, P90   float64 // latency percentiles, in milliseconds (fixed rate only)
 	P99, Max   float64
-	Lost       int64 // messages that never came
-	Disordered int64 // messages that came after a later one
-	Corrupt    int64 // messages whose bytes were not those sent
-	Errors     int   // connections the server closed, protocol errors
+	Lost       int64   // messages that never came
+	Disordered int64   // messages that came after a later one
+	Corrupt    int64   // messages whose bytes were not those sent
+	Errors     int     // connections the server closed, protocol errors
+	GenBusy    float64 // the generator's CPU time over the measured time: near 1, it may be the bottleneck
 }
 
 // Check returns an error when a message was lost, disordered or corrupt.

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wszero/wszero/bench/loadgen"
@@ -109,6 +110,7 @@ func generate() error {
 		return err
 	}
 	var res loadgen.Result
+	cpu0 := ownCPU()
 	switch *scenario {
 	case "fanout":
 		close(ready)
@@ -123,9 +125,19 @@ func generate() error {
 	default:
 		return fmt.Errorf("unknown scenario %q", *scenario)
 	}
+	if res.Seconds > 0 {
+		res.GenBusy = (ownCPU() - cpu0) / res.Seconds
+	}
 	b, _ := json.Marshal(res)
 	fmt.Printf("RESULT %s\n", b)
 	return nil
+}
+
+// ownCPU is this process's CPU time so far, in seconds.
+func ownCPU() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // run is one measured run of one server.
@@ -329,6 +341,9 @@ func compare() error {
 					if errors.Is(err, context.DeadlineExceeded) || r.res.Seconds == 0 {
 						continue
 					}
+				}
+				if r.res.GenBusy > 0.9 {
+					fmt.Fprintf(os.Stderr, "%s %s n=%d: the generator was busy %.0f%% of the time: it may be the bottleneck\n", scen, impl, n, 100*r.res.GenBusy)
 				}
 				t.values[impl] = append(t.values[impl], value(r))
 			}
