@@ -26,6 +26,7 @@ func fakeClient(s *Server) *Client {
 	s.nextSeq++
 	c.seq = s.nextSeq
 	s.clients[c.id] = c
+	s.allSnap = nil
 	s.mu.Unlock()
 	return c
 }

@@ -36,11 +36,50 @@ func (s *Server) Broadcast(op string, params any) error {
 
 // broadcastFrame queues a prepared frame for every client.
 func (s *Server) broadcastFrame(pm *websocket.PreparedMessage, data []byte) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, c := range s.clients {
+	for _, c := range s.members("", true) {
 		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
 	}
+}
+
+// members returns a snapshot of every client (all) or of group's members,
+// which the caller ranges over without holding s.mu: a broadcast never
+// holds the server's lock while it queues, and a change of membership
+// costs one rebuild, at the next broadcast. The snapshot is not to be
+// modified.
+func (s *Server) members(group string, all bool) []*Client {
+	s.mu.RLock()
+	snap, ok := s.allSnap, s.allSnap != nil
+	if !all {
+		snap, ok = s.groupSnaps[group]
+	}
+	s.mu.RUnlock()
+	if ok {
+		return snap
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if all {
+		if s.allSnap == nil {
+			s.allSnap = make([]*Client, 0, len(s.clients))
+			for _, c := range s.clients {
+				s.allSnap = append(s.allSnap, c)
+			}
+		}
+		return s.allSnap
+	}
+	if snap, ok := s.groupSnaps[group]; ok {
+		return snap
+	}
+	set := s.groups[group]
+	if set == nil {
+		return nil // not kept: groups come and go
+	}
+	snap = make([]*Client, 0, len(set))
+	for c := range set {
+		snap = append(snap, c)
+	}
+	s.groupSnaps[group] = snap
+	return snap
 }
 
 // BroadcastTo sends {"op": op, …params} to every member of group, like
@@ -53,9 +92,7 @@ func (s *Server) BroadcastTo(group, op string, params any) error {
 	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for c := range s.groups[group] {
+	for _, c := range s.members(group, false) {
 		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
 	}
 	return nil
@@ -107,7 +144,10 @@ func (c *Client) AddToGroup(group string) error {
 		members = make(map[*Client]struct{})
 		s.groups[group] = members
 	}
-	members[c] = struct{}{}
+	if _, in := members[c]; !in {
+		members[c] = struct{}{}
+		delete(s.groupSnaps, group)
+	}
 	return nil
 }
 
@@ -138,7 +178,11 @@ func (c *Client) Groups() []string {
 // leaveGroupLocked removes c from group's members; s.mu is held.
 func (s *Server) leaveGroupLocked(c *Client, group string) {
 	members := s.groups[group]
+	if _, in := members[c]; !in {
+		return
+	}
 	delete(members, c)
+	delete(s.groupSnaps, group)
 	if len(members) == 0 {
 		delete(s.groups, group)
 	}

@@ -87,12 +87,16 @@ type Server struct {
 	handlersMu sync.RWMutex
 	handlers   map[string]*handler // replaced whole on each On
 
-	mu       sync.RWMutex // guards clients, groups, closing, httpSrvs
-	clients  map[string]*Client
-	groups   map[string]map[*Client]struct{}
-	closing  bool
-	httpSrvs []*http.Server
-	nextSeq  uint64
+	mu      sync.RWMutex // guards clients, groups, closing, httpSrvs
+	clients map[string]*Client
+	groups  map[string]map[*Client]struct{}
+	// Snapshots of the members, for broadcasts to range over without the
+	// lock; nil (or absent) after a change, rebuilt by the next broadcast.
+	allSnap    []*Client
+	groupSnaps map[string][]*Client
+	closing    bool
+	httpSrvs   []*http.Server
+	nextSeq    uint64
 
 	conns sync.WaitGroup // one per connected client, done after its disconnect handler
 	loop  handlerLoop
@@ -123,6 +127,8 @@ func New(opts ...Option) *Server {
 		handlers: map[string]*handler{},
 		clients:  map[string]*Client{},
 		groups:   map[string]map[*Client]struct{}{},
+
+		groupSnaps: map[string][]*Client{},
 	}
 	for _, o := range opts {
 		o(&s.opts)
@@ -303,6 +309,7 @@ func (s *Server) addClient(c *Client) bool {
 	s.nextSeq++
 	c.seq = s.nextSeq
 	s.clients[c.id] = c
+	s.allSnap = nil
 	s.conns.Add(1)
 	return true
 }
@@ -311,7 +318,10 @@ func (s *Server) addClient(c *Client) bool {
 func (s *Server) removeClient(c *Client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.clients, c.id)
+	if s.clients[c.id] == c {
+		delete(s.clients, c.id)
+		s.allSnap = nil
+	}
 	c.mu.Lock()
 	groups := c.groups
 	c.groups = nil
