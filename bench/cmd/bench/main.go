@@ -330,7 +330,7 @@ func compare() error {
 	fmt.Printf("# %s; servers on CPU %s, generator on CPU %s; %d interleaved runs of %v; median shown\n",
 		strings.Join(os.Args, " "), *serverCPU, *genCPU, *reps, *dur)
 	failed := false
-	each := func(t *table, impls []string, scen string, n int, value func(run) float64) {
+	each := func(t *table, impls []string, scen string, n int, value func(impl string, r run) float64) {
 		t.values = map[string][]float64{}
 		for rep := 0; rep < *reps; rep++ {
 			for _, impl := range impls {
@@ -345,7 +345,7 @@ func compare() error {
 				if r.res.GenBusy > 0.9 {
 					fmt.Fprintf(os.Stderr, "%s %s n=%d: the generator was busy %.0f%% of the time: it may be the bottleneck\n", scen, impl, n, 100*r.res.GenBusy)
 				}
-				t.values[impl] = append(t.values[impl], value(r))
+				t.values[impl] = append(t.values[impl], value(impl, r))
 			}
 		}
 		t.print(impls)
@@ -354,26 +354,27 @@ func compare() error {
 		switch scen {
 		case "fanout":
 			each(&table{title: "Fan-out, 1,000 subscribers, closed loop", unit: "deliveries/s", higher: true}, order, "fanout", 1000,
-				func(r run) float64 { return float64(r.res.Deliveries) / r.res.Seconds })
+				func(_ string, r run) float64 { return float64(r.res.Deliveries) / r.res.Seconds })
 		case "rate":
-			var p50 table
-			p50.values = map[string][]float64{}
+			p50 := &table{title: "…the same runs: p50 latency", unit: "p50 ms", values: map[string][]float64{}}
 			t := &table{title: fmt.Sprintf("Fan-out, 1,000 subscribers, %d deliveries/s: p99 latency", *rate), unit: "p99 ms"}
-			each(t, order, "rate", 1000, func(r run) float64 {
-				fmt.Fprintf(os.Stderr, "rate: p50 %.2f p90 %.2f p99 %.2f max %.2f ms, %d deliveries\n", r.res.P50, r.res.P90, r.res.P99, r.res.Max, r.res.Deliveries)
+			each(t, order, "rate", 1000, func(impl string, r run) float64 {
+				fmt.Fprintf(os.Stderr, "rate %s: p50 %.2f p90 %.2f p99 %.2f max %.2f ms, %d deliveries\n", impl, r.res.P50, r.res.P90, r.res.P99, r.res.Max, r.res.Deliveries)
+				p50.values[impl] = append(p50.values[impl], r.res.P50)
 				return r.res.P99
 			})
+			p50.print(order)
 		case "echo":
 			each(&table{title: "Echo, 100 clients in request/reply loops", unit: "round trips/s", higher: true}, order, "echo", 100,
-				func(r run) float64 { return float64(r.res.Deliveries) / r.res.Seconds })
+				func(_ string, r run) float64 { return float64(r.res.Deliveries) / r.res.Seconds })
 		case "idle":
 			each(&table{title: "10,000 idle connections", unit: "KB RSS per connection"}, order, "idle", 10000,
-				func(r run) float64 { return r.rssKB })
+				func(_ string, r run) float64 { return r.rssKB })
 		case "curve":
 			for _, n := range []int{100, 1000, 10000} {
 				each(&table{title: fmt.Sprintf("Curve: fan-out closed loop, %d subscribers: server CPU per delivery", n), unit: "ns CPU/delivery"},
 					curveImpls(order), "fanout", n,
-					func(r run) float64 { return r.cpuSeconds * 1e9 / float64(max(r.res.Deliveries, 1)) })
+					func(_ string, r run) float64 { return r.cpuSeconds * 1e9 / float64(max(r.res.Deliveries, 1)) })
 			}
 		default:
 			return fmt.Errorf("unknown scenario %q", scen)
