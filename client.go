@@ -83,8 +83,8 @@ const (
 // outFrame is one frame waiting in a client's queue.
 type outFrame struct {
 	kind     frameKind
-	data     []byte                     // the payload (shared by a broadcast's frames)
-	prepared *websocket.PreparedMessage // a broadcast's frame, prepared once for all members
+	data     []byte         // the payload (shared by a broadcast's frames)
+	prepared *preparedFrame // a broadcast's frame, framed once for all members
 }
 
 // newClientID returns a random ID, unique across servers in practice.
@@ -348,9 +348,10 @@ func (c *Client) writeBatch(frames []outFrame) (last bool, err error) {
 		f := &frames[i]
 		switch {
 		case f.prepared != nil:
-			err = c.conn.WritePreparedMessage(f.prepared)
+			err = c.batch.writeFrame(f.prepared.wire, nil)
 		case f.kind == frameText:
-			err = c.conn.WriteMessage(websocket.TextMessage, f.data)
+			var h [maxHeader]byte
+			err = c.batch.writeFrame(appendTextHeader(h[:0], len(f.data)), f.data)
 		case f.kind == framePing:
 			err = c.conn.WriteControl(websocket.PingMessage, nil, deadline)
 		case f.kind == framePong:
@@ -764,6 +765,52 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return b.Conn.Write(p)
+}
+
+// writeFrame adds a frame that wszero framed itself (header, then payload)
+// to the batch, without going through gorilla: a broadcast's frame is the
+// same bytes for every member. Outside a batch it writes them through.
+func (b *batchConn) writeFrame(header, payload []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.batching {
+		*b.buf = append(append(*b.buf, header...), payload...)
+		return nil
+	}
+	if err := b.Conn.SetWriteDeadline(time.Now().Add(b.timeout)); err != nil {
+		return err
+	}
+	bufs := net.Buffers{header, payload}
+	_, err := bufs.WriteTo(b.Conn)
+	return err
+}
+
+// preparedFrame is a text frame as it goes on the wire from a server
+// (final, unmasked, uncompressed): a broadcast is framed once for everyone.
+type preparedFrame struct {
+	wire []byte
+}
+
+// maxHeader is the longest header of a frame from a server.
+const maxHeader = 10
+
+// newPreparedFrame frames payload as one text frame.
+func newPreparedFrame(payload []byte) *preparedFrame {
+	wire := appendTextHeader(make([]byte, 0, maxHeader+len(payload)), len(payload))
+	return &preparedFrame{wire: append(wire, payload...)}
+}
+
+// appendTextHeader appends the header of a final, unmasked text frame of
+// n bytes.
+func appendTextHeader(b []byte, n int) []byte {
+	const finText = 0x81
+	switch {
+	case n < 126:
+		return append(b, finText, byte(n))
+	case n < 1<<16:
+		return append(b, finText, 126, byte(n>>8), byte(n))
+	}
+	return append(b, finText, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // flush writes what was gathered and ends the batch.

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gorilla/websocket"
 	"github.com/wszero/wszero/internal/binding"
 )
 
@@ -35,7 +34,7 @@ func (s *Server) Broadcast(op string, params any) error {
 }
 
 // broadcastFrame queues a prepared frame for every client.
-func (s *Server) broadcastFrame(pm *websocket.PreparedMessage, data []byte) {
+func (s *Server) broadcastFrame(pm *preparedFrame, data []byte) {
 	for _, c := range s.members("", true) {
 		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
 	}
@@ -208,7 +207,7 @@ func checkSendOp(op string) error {
 }
 
 // prepare encodes a broadcast once and frames it once for all members.
-func prepare(op string, params any) (*websocket.PreparedMessage, []byte, error) {
+func prepare(op string, params any) (*preparedFrame, []byte, error) {
 	if err := checkSendOp(op); err != nil {
 		return nil, nil, err
 	}
@@ -216,11 +215,7 @@ func prepare(op string, params any) (*websocket.PreparedMessage, []byte, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pm, data, nil
+	return newPreparedFrame(data), data, nil
 }
 
 // encodeMessage renders {"op": op, …params}. op comes first and wins over
