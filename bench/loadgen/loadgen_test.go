@@ -68,8 +68,8 @@ func testServer(t *testing.T) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-// start dials n connections to addr and runs the loop.
-func start(t *testing.T, addr string, n int) (*Loop, []*Conn, chan struct{}) {
+// dialAll dials n connections to addr.
+func dialAll(t *testing.T, addr string, n int) (*Loop, []*Conn) {
 	l, err := NewLoop()
 	if err != nil {
 		t.Fatal(err)
@@ -80,31 +80,29 @@ func start(t *testing.T, addr string, n int) (*Loop, []*Conn, chan struct{}) {
 			t.Fatal(err)
 		}
 	}
-	run := make(chan struct{})
-	go func() { l.Run(); close(run) }()
 	t.Cleanup(l.CloseAll)
-	return l, cs, run
+	return l, cs
 }
 
 func TestEcho(t *testing.T) {
-	l, cs, run := start(t, testServer(t), 5)
-	res := Echo(l, cs, run, 200*time.Millisecond)
+	l, cs := dialAll(t, testServer(t), 5)
+	res := Echo(l, cs, 200*time.Millisecond)
 	if err := res.Check(); err != nil || res.Deliveries == 0 {
 		t.Fatalf("%+v: %v", res, err)
 	}
 }
 
 func TestFanout(t *testing.T) {
-	l, cs, run := start(t, testServer(t), 5)
-	res := FanoutClosed(l, cs, run, 200*time.Millisecond, 4)
+	l, cs := dialAll(t, testServer(t), 5)
+	res := FanoutClosed(l, cs, 200*time.Millisecond, 4)
 	if err := res.Check(); err != nil || res.Deliveries == 0 {
 		t.Fatalf("%+v: %v", res, err)
 	}
 }
 
 func TestFanoutRate(t *testing.T) {
-	l, cs, run := start(t, testServer(t), 5)
-	res := FanoutRate(l, cs, run, 200*time.Millisecond, 500)
+	l, cs := dialAll(t, testServer(t), 5)
+	res := FanoutRate(l, cs, 200*time.Millisecond, 500)
 	if err := res.Check(); err != nil || res.Deliveries != 100 || res.P99 <= 0 {
 		t.Fatalf("%+v: %v", res, err)
 	}

@@ -131,6 +131,17 @@ func (f *fanout) onMessage(c *Conn, payload []byte) {
 	}
 }
 
+// start runs the loop, now that what it calls is set; the returned channel
+// is closed when it has stopped.
+func start(l *Loop) chan struct{} {
+	run := make(chan struct{})
+	go func() {
+		l.Run()
+		close(run)
+	}()
+	return run
+}
+
 // finish waits up to a second for sent broadcasts to arrive, stops the
 // loop and counts what never came.
 func (f *fanout) finish(sent int64, run chan struct{}) Result {
@@ -152,7 +163,7 @@ func (f *fanout) finish(sent int64, run chan struct{}) Result {
 // FanoutClosed has conns[0] publish broadcasts to every connection, with
 // window broadcasts in flight: a new one whenever every receiver has had
 // an earlier one.
-func FanoutClosed(l *Loop, conns []*Conn, run chan struct{}, d time.Duration, window int) Result {
+func FanoutClosed(l *Loop, conns []*Conn, d time.Duration, window int) Result {
 	f := newFanout(l, conns)
 	var sent atomic.Int64
 	var stop atomic.Bool
@@ -165,6 +176,7 @@ func FanoutClosed(l *Loop, conns []*Conn, run chan struct{}, d time.Duration, wi
 			send()
 		}
 	}
+	run := start(l)
 	for range window {
 		send()
 	}
@@ -178,11 +190,12 @@ func FanoutClosed(l *Loop, conns []*Conn, run chan struct{}, d time.Duration, wi
 
 // FanoutRate publishes broadcasts at a fixed rate of deliveries a second
 // and measures each delivery's latency from when it was due to be sent.
-func FanoutRate(l *Loop, conns []*Conn, run chan struct{}, d time.Duration, deliveriesPerSecond int) Result {
+func FanoutRate(l *Loop, conns []*Conn, d time.Duration, deliveriesPerSecond int) Result {
 	f := newFanout(l, conns)
 	every := time.Duration(float64(time.Second) * float64(len(conns)) / float64(deliveriesPerSecond))
 	total := int64(d / every)
 	f.lat = make([]int64, 0, total*int64(len(conns))+1024)
+	run := start(l)
 	due := time.Since(f.start)
 	for s := int64(0); s < total; s++ {
 		if wait := due - time.Since(f.start); wait > 0 {
@@ -206,7 +219,7 @@ func FanoutRate(l *Loop, conns []*Conn, run chan struct{}, d time.Duration, deli
 
 // Echo has every connection send an echo and wait for its answer, over
 // and over, and counts round trips.
-func Echo(l *Loop, conns []*Conn, run chan struct{}, d time.Duration) Result {
+func Echo(l *Loop, conns []*Conn, d time.Duration) Result {
 	var res Result
 	next := make([]int64, len(conns))
 	var count atomic.Int64
@@ -235,6 +248,7 @@ func Echo(l *Loop, conns []*Conn, run chan struct{}, d time.Duration) Result {
 			_ = c.Send(echo(seq + 1))
 		}
 	}
+	run := start(l)
 	for _, c := range conns {
 		_ = c.Send(echo(0))
 	}

@@ -97,14 +97,8 @@ func generate() error {
 	if firstErr != nil {
 		return firstErr
 	}
-	run := make(chan struct{})
-	l.OnMessage = func(*loadgen.Conn, []byte) {}
-	ready := make(chan struct{})
-	go func() {
-		<-ready
-		l.Run()
-		close(run)
-	}()
+	// The loop runs from the scenario's start: until then what the sockets
+	// receive waits in them.
 	fmt.Println("READY")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return err
@@ -113,14 +107,11 @@ func generate() error {
 	cpu0 := ownCPU()
 	switch *scenario {
 	case "fanout":
-		close(ready)
-		res = loadgen.FanoutClosed(l, cs, run, *dur, *window)
+		res = loadgen.FanoutClosed(l, cs, *dur, *window)
 	case "rate":
-		close(ready)
-		res = loadgen.FanoutRate(l, cs, run, *dur, *rate)
+		res = loadgen.FanoutRate(l, cs, *dur, *rate)
 	case "echo":
-		close(ready)
-		res = loadgen.Echo(l, cs, run, *dur)
+		res = loadgen.Echo(l, cs, *dur)
 	case "idle":
 	default:
 		return fmt.Errorf("unknown scenario %q", *scenario)
