@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/gorilla/websocket"
 )
 
 // Broker carries broadcasts and sends between the servers (nodes) of a
@@ -151,17 +149,12 @@ func (n brokerNode) Deliver(to Target, frame []byte) {
 		}
 		return
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame)
-	if err != nil {
-		return // only for a frame too big for memory
-	}
+	pm := newPreparedFrame(frame)
 	if to.Group == "" {
 		s.broadcastFrame(pm, frame)
 		return
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for c := range s.groups[to.Group] {
+	for _, c := range s.members(to.Group, false) {
 		_ = c.enqueue(outFrame{kind: frameText, data: frame, prepared: pm})
 	}
 }

@@ -1,6 +1,7 @@
 package wszero
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
@@ -10,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -80,8 +83,8 @@ const (
 // outFrame is one frame waiting in a client's queue.
 type outFrame struct {
 	kind     frameKind
-	data     []byte                     // the payload (shared by a broadcast's frames)
-	prepared *websocket.PreparedMessage // a broadcast's frame, prepared once for all members
+	data     []byte         // the payload (shared by a broadcast's frames)
+	prepared *preparedFrame // a broadcast's frame, framed once for all members
 }
 
 // newClientID returns a random ID, unique across servers in practice.
@@ -346,9 +349,10 @@ func (c *Client) writeBatch(frames []outFrame) (last bool, err error) {
 		f := &frames[i]
 		switch {
 		case f.prepared != nil:
-			err = c.conn.WritePreparedMessage(f.prepared)
+			err = c.batch.writeFrame(f.prepared.wire, nil)
 		case f.kind == frameText:
-			err = c.conn.WriteMessage(websocket.TextMessage, f.data)
+			var h [maxHeader]byte
+			err = c.batch.writeFrame(appendTextHeader(h[:0], len(f.data)), f.data)
 		case f.kind == framePing:
 			err = c.conn.WriteControl(websocket.PingMessage, nil, deadline)
 		case f.kind == framePong:
@@ -373,70 +377,93 @@ func (c *Client) writeBatch(frames []outFrame) (last bool, err error) {
 
 // readLoop reads, decodes and binds messages and hands them to the handler
 // loop, until the connection ends; then the client leaves.
+//
+// Between messages it waits for the next one in batchConn.waitReadable,
+// whose few frames let the stack of an idle connection's reader stay at
+// its smallest; readMessage, with the deep read path, runs only once data
+// has come.
 func (c *Client) readLoop() {
-	s := c.server
-	code, reason := closeNormal, ""
-	drain := false // the peer may still be sending when the reader stops
-	var buf bytes.Buffer
+	st := readState{code: closeNormal}
 	c.touch()
 	for {
-		kind, r, err := c.conn.NextReader()
-		if err != nil {
-			var ce *websocket.CloseError
-			var ne net.Error
-			switch {
-			case errors.As(err, &ce):
-				reason = fmt.Sprintf("the client closed the connection (%d %s)", ce.Code, ce.Text)
-			case errors.Is(err, websocket.ErrReadLimit): // a frame's length past what int64 holds
-				code = closeTooBig
-				reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
-				s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
-			case errors.As(err, &ne) && ne.Timeout():
-				code = closeGoingAway
-				reason = fmt.Sprintf("nothing heard from the client for %v", s.opts.pongTimeout)
-				s.logger().Info("wszero: client disconnected: it stopped answering", "client", c.id, "timeout", s.opts.pongTimeout)
-			default:
-				reason = err.Error()
-			}
+		c.batch.waitReadable()
+		if !c.readMessage(&st) {
 			break
-		}
-		c.touch()
-		buf.Reset()
-		n, err := buf.ReadFrom(io.LimitReader(r, s.opts.maxMessageSize+1))
-		if err != nil {
-			break
-		}
-		if n > s.opts.maxMessageSize {
-			code, drain = closeTooBig, true
-			reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
-			s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
-			break
-		}
-		verdict := c.checkRate()
-		if verdict == rateDropped {
-			continue
-		}
-		if verdict == rateFlood {
-			code, drain = closePolicy, true
-			reason = fmt.Sprintf("too many messages: the limit is %g a second", s.opts.ratePerSecond)
-			s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", c.id, "limit", s.opts.ratePerSecond)
-			break
-		}
-		if !s.accept() {
-			continue // Shutdown has begun: the message is not taken
-		}
-		s.handOver(c.messageTask(kind, buf.Bytes()))
-		if buf.Cap() > 16<<10 {
-			buf = bytes.Buffer{} // do not keep a big message's buffer alive
 		}
 	}
-	if drain {
+	if st.drain {
 		c.stopPing()
-		s.removeClient(c) // at once: the drain may take a while
-		c.drain(code, reason)
+		c.server.removeClient(c) // at once: the drain may take a while
+		c.drain(st.code, st.reason)
 	}
 	close(c.readerGone)
-	c.leave(code, reason)
+	c.leave(st.code, st.reason)
+}
+
+// readState is what the reader keeps from one message to the next.
+type readState struct {
+	code   int
+	reason string
+	drain  bool // the peer may still be sending when the reader stops
+	buf    bytes.Buffer
+}
+
+// readMessage reads one message and hands it over. It reports false when
+// the reader is to stop, with st saying why.
+//
+//go:noinline
+func (c *Client) readMessage(st *readState) bool {
+	s := c.server
+	kind, r, err := c.conn.NextReader()
+	if err != nil {
+		var ce *websocket.CloseError
+		var ne net.Error
+		switch {
+		case errors.As(err, &ce):
+			st.reason = fmt.Sprintf("the client closed the connection (%d %s)", ce.Code, ce.Text)
+		case errors.Is(err, websocket.ErrReadLimit): // a frame's length past what int64 holds
+			st.code = closeTooBig
+			st.reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
+			s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
+		case errors.As(err, &ne) && ne.Timeout():
+			st.code = closeGoingAway
+			st.reason = fmt.Sprintf("nothing heard from the client for %v", s.opts.pongTimeout)
+			s.logger().Info("wszero: client disconnected: it stopped answering", "client", c.id, "timeout", s.opts.pongTimeout)
+		default:
+			st.reason = err.Error()
+		}
+		return false
+	}
+	c.touch()
+	st.buf.Reset()
+	n, err := st.buf.ReadFrom(io.LimitReader(r, s.opts.maxMessageSize+1))
+	if err != nil {
+		return false
+	}
+	if n > s.opts.maxMessageSize {
+		st.code, st.drain = closeTooBig, true
+		st.reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
+		s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
+		return false
+	}
+	verdict := c.checkRate()
+	if verdict == rateDropped {
+		return true
+	}
+	if verdict == rateFlood {
+		st.code, st.drain = closePolicy, true
+		st.reason = fmt.Sprintf("too many messages: the limit is %g a second", s.opts.ratePerSecond)
+		s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", c.id, "limit", s.opts.ratePerSecond)
+		return false
+	}
+	if !s.accept() {
+		return true // Shutdown has begun: the message is not taken
+	}
+	s.handOver(c.messageTask(kind, st.buf.Bytes()))
+	if st.buf.Cap() > 16<<10 {
+		st.buf = bytes.Buffer{} // do not keep a big message's buffer alive
+	}
+	return true
 }
 
 // messageTask decodes one frame and returns what the handler loop is to do
@@ -621,6 +648,93 @@ type batchConn struct {
 	batching bool
 	deadline time.Time // the batch's
 	buf      *[]byte
+
+	// The reader's side, used by the reader goroutine only.
+	br      *bufio.Reader   // gorilla's read buffer, ours so that we see what it holds
+	raw     syscall.RawConn // nil when the connection is not a plain socket (TLS)
+	readFn  func(fd uintptr) bool
+	pending *[]byte // read by waitReadable, not yet taken by br
+	off     int     // how much of pending br has taken
+	readErr error   // the error readReady met, for br to take
+}
+
+// readBufferSize is the size of each connection's read buffer, and of the
+// pooled buffers waitReadable reads into.
+const readBufferSize = 512
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
+
+// newBatchConn wraps conn, whose own buffered reader is br. When br holds
+// nothing and conn is a plain socket, the returned conn's reader waits for
+// data with waitReadable.
+func newBatchConn(conn net.Conn, br *bufio.Reader, timeout time.Duration) *batchConn {
+	b := &batchConn{Conn: conn, timeout: timeout}
+	if br.Buffered() > 0 {
+		return b // the upgrader refuses a client that spoke too early
+	}
+	b.br = bufio.NewReaderSize(b, readBufferSize)
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			b.raw = raw
+			b.readFn = b.readReady
+		}
+	}
+	return b
+}
+
+// waitReadable waits until the connection has something to read, when
+// the read buffer is empty. It runs on the reader's goroutine with few
+// frames under it, so that an idle connection's reader keeps the smallest
+// stack; and what it reads goes to a pooled buffer taken only once there
+// is data, so that an idle connection holds none. A deadline or a closed
+// connection ends the wait, and the reader's next read then reports it.
+func (b *batchConn) waitReadable() {
+	if b.raw == nil || b.pending != nil || b.readErr != nil || b.br.Buffered() > 0 {
+		return
+	}
+	_ = b.raw.Read(b.readFn)
+}
+
+// readReady reads what the socket holds into pending, and reports false
+// when there is nothing yet, so that the runtime waits for data.
+func (b *batchConn) readReady(fd uintptr) bool {
+	buf := readBufs.Get().(*[]byte)
+	n, err := syscall.Read(int(fd), *buf)
+	for err == syscall.EINTR {
+		n, err = syscall.Read(int(fd), *buf)
+	}
+	switch {
+	case err == syscall.EAGAIN:
+		readBufs.Put(buf)
+		return false
+	case err != nil:
+		b.readErr = &net.OpError{Op: "read", Net: "tcp", Source: b.LocalAddr(), Addr: b.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+	case n > 0:
+		*buf = (*buf)[:n]
+		b.pending, b.off = buf, 0
+		return true
+	}
+	readBufs.Put(buf) // end of file: the reader's own read sees it
+	return true
+}
+
+// Read gives what waitReadable read first, then reads the connection.
+func (b *batchConn) Read(p []byte) (int, error) {
+	if b.pending != nil {
+		n := copy(p, (*b.pending)[b.off:])
+		b.off += n
+		if b.off == len(*b.pending) {
+			*b.pending = (*b.pending)[:cap(*b.pending)]
+			readBufs.Put(b.pending)
+			b.pending = nil
+		}
+		return n, nil
+	}
+	if err := b.readErr; err != nil {
+		b.readErr = nil
+		return 0, err
+	}
+	return b.Conn.Read(p)
 }
 
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -652,6 +766,52 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return b.Conn.Write(p)
+}
+
+// writeFrame adds a frame that wszero framed itself (header, then payload)
+// to the batch, without going through gorilla: a broadcast's frame is the
+// same bytes for every member. Outside a batch it writes them through.
+func (b *batchConn) writeFrame(header, payload []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.batching {
+		*b.buf = append(append(*b.buf, header...), payload...)
+		return nil
+	}
+	if err := b.Conn.SetWriteDeadline(time.Now().Add(b.timeout)); err != nil {
+		return err
+	}
+	bufs := net.Buffers{header, payload}
+	_, err := bufs.WriteTo(b.Conn)
+	return err
+}
+
+// preparedFrame is a text frame as it goes on the wire from a server
+// (final, unmasked, uncompressed): a broadcast is framed once for everyone.
+type preparedFrame struct {
+	wire []byte
+}
+
+// maxHeader is the longest header of a frame from a server.
+const maxHeader = 10
+
+// newPreparedFrame frames payload as one text frame.
+func newPreparedFrame(payload []byte) *preparedFrame {
+	wire := appendTextHeader(make([]byte, 0, maxHeader+len(payload)), len(payload))
+	return &preparedFrame{wire: append(wire, payload...)}
+}
+
+// appendTextHeader appends the header of a final, unmasked text frame of
+// n bytes.
+func appendTextHeader(b []byte, n int) []byte {
+	const finText = 0x81
+	switch {
+	case n < 126:
+		return append(b, finText, byte(n))
+	case n < 1<<16:
+		return append(b, finText, 126, byte(n>>8), byte(n))
+	}
+	return append(b, finText, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // flush writes what was gathered and ends the batch.

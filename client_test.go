@@ -204,7 +204,7 @@ func TestBroadcastIsPreparedOnce(t *testing.T) {
 		c.mu.Unlock()
 	}
 	require.NoError(t, s.Broadcast("news", Params{"n": 1}))
-	var prepared []*websocket.PreparedMessage
+	var prepared []*preparedFrame
 	for _, c := range clients {
 		c.mu.Lock()
 		require.Len(t, c.queue, 1)

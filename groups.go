@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gorilla/websocket"
 	"github.com/wszero/wszero/internal/binding"
 )
 
@@ -36,12 +35,51 @@ func (s *Server) Broadcast(op string, params any) error {
 }
 
 // broadcastFrame queues a prepared frame for every client.
-func (s *Server) broadcastFrame(pm *websocket.PreparedMessage, data []byte) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, c := range s.clients {
+func (s *Server) broadcastFrame(pm *preparedFrame, data []byte) {
+	for _, c := range s.members("", true) {
 		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
 	}
+}
+
+// members returns a snapshot of every client (all) or of group's members,
+// which the caller ranges over without holding s.mu: a broadcast never
+// holds the server's lock while it queues, and a change of membership
+// costs one rebuild, at the next broadcast. The snapshot is not to be
+// modified.
+func (s *Server) members(group string, all bool) []*Client {
+	s.mu.RLock()
+	snap, ok := s.allSnap, s.allSnap != nil
+	if !all {
+		snap, ok = s.groupSnaps[group]
+	}
+	s.mu.RUnlock()
+	if ok {
+		return snap
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if all {
+		if s.allSnap == nil {
+			s.allSnap = make([]*Client, 0, len(s.clients))
+			for _, c := range s.clients {
+				s.allSnap = append(s.allSnap, c)
+			}
+		}
+		return s.allSnap
+	}
+	if snap, ok := s.groupSnaps[group]; ok {
+		return snap
+	}
+	set := s.groups[group]
+	if set == nil {
+		return nil // not kept: groups come and go
+	}
+	snap = make([]*Client, 0, len(set))
+	for c := range set {
+		snap = append(snap, c)
+	}
+	s.groupSnaps[group] = snap
+	return snap
 }
 
 // BroadcastTo sends {"op": op, …params} to every member of group, like
@@ -55,11 +93,9 @@ func (s *Server) BroadcastTo(group, op string, params any) error {
 	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	for c := range s.groups[group] {
+	for _, c := range s.members(group, false) {
 		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
 	}
-	s.mu.RUnlock()
 	return s.publish(Target{Group: group}, data)
 }
 
@@ -112,7 +148,10 @@ func (c *Client) AddToGroup(group string) error {
 		s.groups[group] = members
 		s.broker.GroupChanged(group) // its first member here
 	}
-	members[c] = struct{}{}
+	if _, in := members[c]; !in {
+		members[c] = struct{}{}
+		delete(s.groupSnaps, group)
+	}
 	return nil
 }
 
@@ -143,7 +182,11 @@ func (c *Client) Groups() []string {
 // leaveGroupLocked removes c from group's members; s.mu is held.
 func (s *Server) leaveGroupLocked(c *Client, group string) {
 	members := s.groups[group]
+	if _, in := members[c]; !in {
+		return
+	}
 	delete(members, c)
+	delete(s.groupSnaps, group)
 	if len(members) == 0 && members != nil {
 		delete(s.groups, group)
 		s.broker.GroupChanged(group) // its last member here has left
@@ -170,7 +213,7 @@ func checkSendOp(op string) error {
 }
 
 // prepare encodes a broadcast once and frames it once for all members.
-func prepare(op string, params any) (*websocket.PreparedMessage, []byte, error) {
+func prepare(op string, params any) (*preparedFrame, []byte, error) {
 	if err := checkSendOp(op); err != nil {
 		return nil, nil, err
 	}
@@ -178,11 +221,7 @@ func prepare(op string, params any) (*websocket.PreparedMessage, []byte, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pm, data, nil
+	return newPreparedFrame(data), data, nil
 }
 
 // encodeMessage renders {"op": op, …params}. op comes first and wins over

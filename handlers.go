@@ -170,9 +170,13 @@ type incoming struct {
 // error it returns is meant for the sender; ref is set whenever the frame
 // carried a usable "_ref", so that the error can answer the call.
 func (s *Server) decode(data []byte) (in incoming, err error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil || raw == nil { // "null" gives a nil map
-		return in, notAnObject(data, err)
+	// The values in raw are slices of data, which the reader reuses for
+	// the next message: what outlives decode is copied.
+	raw, ok := binding.SplitObject(data)
+	if !ok {
+		if err := json.Unmarshal(data, &raw); err != nil || raw == nil { // "null" gives a nil map
+			return in, notAnObject(data, err)
+		}
 	}
 	if r, ok := raw["_ref"]; ok {
 		if !binding.IsScalar(r) {
@@ -185,7 +189,7 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 			_ = json.Unmarshal(r, &s) // only a string can hold bytes other than ASCII
 			r, _ = json.Marshal(s)
 		}
-		in.ref = r
+		in.ref = bytes.Clone(r)
 	}
 	opRaw, ok := raw["op"]
 	if !ok {

@@ -14,6 +14,7 @@ type handlerLoop struct {
 	mu         sync.Mutex
 	notFull    sync.Cond     // signalled when queue has room, or on stop
 	queue      []func()      // waiting tasks
+	spare      []func()      // a batch's slice, for the next queue
 	running    bool          // a goroutine is running the tasks; true whenever queue is not empty
 	stopped    bool          // no more tasks are accepted
 	doneClosed bool          // done is closed
@@ -34,48 +35,88 @@ func (l *handlerLoop) init() {
 // that readers stop reading from a client while the loop is behind. After
 // Shutdown, fn is dropped and submit reports false.
 func (s *Server) submit(fn func()) bool {
+	return s.submitFrom(fn, false)
+}
+
+// submitFrom is submit. When the loop is idle and inline is set, the
+// calling goroutine (a client's reader, whose stack has already grown to
+// what handlers need) runs the waiting tasks itself, once through, instead
+// of starting a goroutine whose stack would grow again for each message;
+// what is queued meanwhile goes to a goroutine of its own, so that no
+// reader is kept from its own client for long.
+func (s *Server) submitFrom(fn func(), inline bool) bool {
 	if s.opts.parallel {
 		fn()
 		return true
 	}
 	l := &s.loop
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for len(l.queue) >= loopQueue && !l.stopped {
 		l.notFull.Wait()
 	}
 	if l.stopped {
+		l.mu.Unlock()
 		return false
 	}
 	l.queue = append(l.queue, fn)
-	if !l.running {
-		l.running = true
+	if l.running {
+		l.mu.Unlock()
+		return true
+	}
+	l.running = true
+	if !inline {
+		l.mu.Unlock()
 		go l.run()
+		return true
+	}
+	l.mu.Unlock()
+	if l.step() {
+		l.mu.Lock()
+		if len(l.queue) > 0 {
+			go l.run()
+		} else {
+			l.running = false
+			if l.stopped {
+				l.closeDoneLocked()
+			}
+		}
+		l.mu.Unlock()
 	}
 	return true
 }
 
 // run runs the waiting tasks, in order, until there are none.
 func (l *handlerLoop) run() {
-	var batch []func()
-	for {
-		l.mu.Lock()
-		if len(l.queue) == 0 {
-			l.running = false
-			if l.stopped {
-				l.closeDoneLocked()
-			}
-			l.mu.Unlock()
-			return
-		}
-		batch, l.queue = l.queue, batch[:0]
-		l.notFull.Broadcast()
-		l.mu.Unlock()
-		for i, fn := range batch {
-			batch[i] = nil
-			fn()
-		}
+	for l.step() {
 	}
+}
+
+// step runs the tasks waiting now, in order. When there are none it marks
+// the loop idle and reports false.
+func (l *handlerLoop) step() bool {
+	l.mu.Lock()
+	if len(l.queue) == 0 {
+		l.running = false
+		if l.stopped {
+			l.closeDoneLocked()
+		}
+		l.mu.Unlock()
+		return false
+	}
+	batch := l.queue
+	l.queue, l.spare = l.spare[:0], nil
+	l.notFull.Broadcast()
+	l.mu.Unlock()
+	for i, fn := range batch {
+		batch[i] = nil
+		fn()
+	}
+	l.mu.Lock()
+	if l.spare == nil {
+		l.spare = batch[:0]
+	}
+	l.mu.Unlock()
+	return true
 }
 
 // closeDoneLocked closes done, once; l.mu is held.

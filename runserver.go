@@ -16,8 +16,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // staticDir is the folder RunServer serves, relative to where it runs.
@@ -158,10 +156,7 @@ func (s *Server) reloadOnChange(ctx context.Context, dir string, out io.Writer) 
 	tick := time.NewTicker(reloadInterval)
 	defer tick.Stop()
 	reload := []byte(`{"op":"` + opReload + `"}`)
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, reload)
-	if err != nil {
-		return
-	}
+	pm := newPreparedFrame(reload)
 	for {
 		select {
 		case <-ctx.Done():

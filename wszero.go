@@ -87,12 +87,16 @@ type Server struct {
 	handlersMu sync.RWMutex
 	handlers   map[string]*handler // replaced whole on each On
 
-	mu       sync.RWMutex // guards clients, groups, closing, httpSrvs
-	clients  map[string]*Client
-	groups   map[string]map[*Client]struct{}
-	closing  bool
-	httpSrvs []*http.Server
-	nextSeq  uint64
+	mu      sync.RWMutex // guards clients, groups, closing, httpSrvs
+	clients map[string]*Client
+	groups  map[string]map[*Client]struct{}
+	// Snapshots of the members, for broadcasts to range over without the
+	// lock; nil (or absent) after a change, rebuilt by the next broadcast.
+	allSnap    []*Client
+	groupSnaps map[string][]*Client
+	closing    bool
+	httpSrvs   []*http.Server
+	nextSeq    uint64
 
 	conns sync.WaitGroup // one per connected client, done after its disconnect handler
 	loop  handlerLoop
@@ -128,6 +132,8 @@ func New(opts ...Option) *Server {
 		handlers: map[string]*handler{},
 		clients:  map[string]*Client{},
 		groups:   map[string]map[*Client]struct{}{},
+
+		groupSnaps: map[string][]*Client{},
 	}
 	for _, o := range opts {
 		o(&s.opts)
@@ -136,7 +142,7 @@ func New(opts ...Option) *Server {
 		s.useStatic(s.opts.staticDir)
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:   1024,
+		ReadBufferSize:   0, // the reader that hijackWrapper makes: readBufferSize
 		WriteBufferSize:  1024,
 		WriteBufferPool:  &sync.Pool{},
 		HandshakeTimeout: s.opts.handshakeTimeout,
@@ -310,6 +316,7 @@ func (s *Server) addClient(c *Client) bool {
 	s.nextSeq++
 	c.seq = s.nextSeq
 	s.clients[c.id] = c
+	s.allSnap = nil
 	s.conns.Add(1)
 	return true
 }
@@ -318,7 +325,10 @@ func (s *Server) addClient(c *Client) bool {
 func (s *Server) removeClient(c *Client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.clients, c.id)
+	if s.clients[c.id] == c {
+		delete(s.clients, c.id)
+		s.allSnap = nil
+	}
 	c.mu.Lock()
 	groups := c.groups
 	c.groups = nil
@@ -391,9 +401,14 @@ func (h hijackWrapper) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	bc := &batchConn{Conn: conn, timeout: h.writeTimeout}
+	bc := newBatchConn(conn, rw.Reader, h.writeTimeout)
 	*h.out = bc
-	return bc, rw, nil
+	if bc.br == nil {
+		return bc, rw, nil
+	}
+	// The upgrader takes a hijacked reader of more than 256 bytes as the
+	// connection's own (ReadBufferSize is 0).
+	return bc, bufio.NewReadWriter(bc.br, rw.Writer), nil
 }
 
 // ListenAndServe listens on the TCP address addr (":8000") and serves s,
@@ -591,10 +606,10 @@ func (s *Server) handOver(task func()) {
 		s.inflight.Done()
 		return
 	}
-	if !s.submit(func() {
+	if !s.submitFrom(func() {
 		defer s.inflight.Done()
 		task()
-	}) {
+	}, true) {
 		s.inflight.Done() // the loop has stopped: the task is dropped
 	}
 }

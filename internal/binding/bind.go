@@ -34,6 +34,7 @@ type fieldBinder struct {
 	required bool
 	def      string // the default tag, when hasDef
 	hasDef   bool
+	fast     bool // a plain string, bool or number: setFast may decode it
 }
 
 // newStructBinder prepares binding into t, a struct or pointer to struct.
@@ -77,7 +78,7 @@ func newStructBinder(t reflect.Type) (*structBinder, error) {
 			return nil, fmt.Errorf("field %s would bind the key %q, but keys named \"op\" or starting with \"_\" belong to wszero; "+
 				"give the field another name with a json tag, like `json:\"kind\"`", f.Name, name)
 		}
-		fb := fieldBinder{key: name, index: f.Index, typ: f.Type}
+		fb := fieldBinder{key: name, index: f.Index, typ: f.Type, fast: fastKind(f.Type)}
 		fb.def, fb.hasDef = f.Tag.Lookup("default")
 		if fb.hasDef {
 			if err := fb.setDefault(reflect.New(f.Type).Elem()); err != nil {
@@ -197,6 +198,9 @@ func (b *structBinder) bind(op string, raw map[string]json.RawMessage) (reflect.
 		}
 		sentAs[i] = k
 		field := v.FieldByIndex(fb.index)
+		if fb.fast && setFast(field, r) {
+			continue
+		}
 		if err := json.Unmarshal(r, field.Addr().Interface()); err != nil {
 			return reflect.Value{}, wrongType(op, fb.key, fb.typ, r, err)
 		}
@@ -591,4 +595,107 @@ func EditDistance(a, b string) int {
 		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(rb)]
+}
+
+var jsonNumberType = reflect.TypeOf(json.Number(""))
+
+// fastKind reports whether values of t are plain strings, bools or
+// numbers, which setFast decodes as encoding/json would.
+func fastKind(t reflect.Type) bool {
+	if hasOwnUnmarshal(t) || t == jsonNumberType {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+// setFast decodes the commonest values straight into v, a field of a fast
+// kind: an ASCII string with no escapes, true or false, a whole number
+// that fits, a number for a float. It reports false for anything else,
+// and the caller then decodes r with encoding/json, for the value or for
+// the error.
+func setFast(v reflect.Value, r []byte) bool {
+	switch v.Kind() {
+	case reflect.String:
+		if len(r) < 2 || r[0] != '"' || r[len(r)-1] != '"' {
+			return false
+		}
+		inner := r[1 : len(r)-1]
+		for _, c := range inner {
+			if c == '\\' || c == '"' || c < 0x20 || c >= utf8.RuneSelf {
+				return false
+			}
+		}
+		v.SetString(string(inner))
+		return true
+	case reflect.Bool:
+		switch string(r) {
+		case "true":
+			v.SetBool(true)
+			return true
+		case "false":
+			v.SetBool(false)
+			return true
+		}
+		return false
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		neg := len(r) > 0 && r[0] == '-'
+		digits := r
+		if neg {
+			digits = r[1:]
+		}
+		n, ok := parseDigits(digits)
+		if !ok || n > 1<<63 || !neg && n == 1<<63 {
+			return false
+		}
+		i := int64(n)
+		if neg {
+			i = -i
+		}
+		if v.OverflowInt(i) {
+			return false
+		}
+		v.SetInt(i)
+		return true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, ok := parseDigits(r)
+		if !ok || v.OverflowUint(n) {
+			return false
+		}
+		v.SetUint(n)
+		return true
+	case reflect.Float32, reflect.Float64:
+		if len(r) == 0 || r[0] != '-' && (r[0] < '0' || r[0] > '9') {
+			return false
+		}
+		f, err := strconv.ParseFloat(string(r), v.Type().Bits())
+		if err != nil || v.OverflowFloat(f) {
+			return false
+		}
+		v.SetFloat(f)
+		return true
+	}
+	return false
+}
+
+// parseDigits parses a JSON whole number without a sign: digits only, no
+// leading zero, at most 19 of them so that it cannot overflow.
+func parseDigits(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 || len(b) > 1 && b[0] == '0' {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
 }

@@ -89,6 +89,16 @@ func marshalWithoutOp(m map[string]any) ([]byte, error) {
 
 // WriteJSON appends s as a JSON string.
 func WriteJSON(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	buf.Write(b)
+	for i := 0; i < len(s); i++ {
+		// What json.Marshal would escape: quotes, controls, HTML's <, >
+		// and &, and anything not ASCII (it checks UTF-8).
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			b, _ := json.Marshal(s)
+			buf.Write(b)
+			return
+		}
+	}
+	buf.WriteByte('"')
+	buf.WriteString(s)
+	buf.WriteByte('"')
 }

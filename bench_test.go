@@ -1,0 +1,254 @@
+package wszero
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The benchmarks of the hot paths. Those without sockets measure wszero's
+// own work precisely: a fake client's writer is marked as running, so that
+// enqueue only queues, and the benchmark empties the queues itself. Those
+// with sockets measure what a program sees, the kernel included.
+//
+//	go test -run '^$' -bench . -benchmem
+
+// fakeClient returns a client of s with no connection, registered with the
+// server, whose frames stay in its queue.
+func fakeClient(s *Server) *Client {
+	c := &Client{id: newClientID(), server: s, writing: true, connClosed: make(chan struct{}), readerGone: make(chan struct{})}
+	s.mu.Lock()
+	s.nextSeq++
+	c.seq = s.nextSeq
+	s.clients[c.id] = c
+	s.allSnap = nil
+	s.mu.Unlock()
+	return c
+}
+
+// emptyQueue drops what was queued for c, as its writer would.
+func emptyQueue(c *Client) {
+	c.mu.Lock()
+	clear(c.queue)
+	c.queue, c.queued = c.queue[:0], 0
+	c.mu.Unlock()
+}
+
+// BenchmarkDispatch measures one incoming message: decoding, binding and the
+// handler, with the reply queued when the message is a call.
+func BenchmarkDispatch(b *testing.B) {
+	type say struct {
+		Text    string
+		Channel string `json:"channel,omitempty"`
+	}
+	cases := []struct {
+		name string
+		msg  string
+	}{
+		{"struct", `{"op":"say","text":"hello, everyone in the room","channel":"general"}`},
+		{"params", `{"op":"sayp","text":"hello, everyone in the room","channel":"general"}`},
+		{"call", `{"op":"add","a":1,"b":2,"_ref":7}`},
+	}
+	s := New(quiet())
+	s.On("say", func(c *Client, p say) {})
+	s.On("sayp", func(c *Client, p Params) {})
+	s.On("add", func(c *Client, p struct{ A, B int }) int { return p.A + p.B })
+	c := fakeClient(s)
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			data := []byte(tc.msg)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for i := 0; i < b.N; i++ {
+				task := c.messageTask(websocket.TextMessage, data)
+				task()
+				if len(c.queue) > 0 {
+					emptyQueue(c)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBroadcast measures a broadcast to n members without sockets:
+// encoding and framing once, then queuing for each member. ns/delivery is
+// the cost per member; allocs/op must not grow with n.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, n := range []int{1, 100, 10000} {
+		b.Run("members="+strconv.Itoa(n), func(b *testing.B) {
+			s := New(quiet())
+			clients := make([]*Client, n)
+			for i := range clients {
+				clients[i] = fakeClient(s)
+			}
+			params := Params{"text": "hello, everyone in the room", "from": "ann"}
+			warmQueues(b, clients, func() error { return s.Broadcast("say", params) })
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.Broadcast("say", params); err != nil {
+					b.Fatal(err)
+				}
+				if i%64 == 63 {
+					b.StopTimer()
+					for _, c := range clients {
+						emptyQueue(c)
+					}
+					b.StartTimer()
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+		})
+	}
+}
+
+// BenchmarkBroadcastGroup is BenchmarkBroadcast through BroadcastTo, for a
+// group holding every client.
+func BenchmarkBroadcastGroup(b *testing.B) {
+	for _, n := range []int{1, 100, 10000} {
+		b.Run("members="+strconv.Itoa(n), func(b *testing.B) {
+			s := New(quiet(), WithMaxGroupsPerClient(1))
+			clients := make([]*Client, n)
+			for i := range clients {
+				clients[i] = fakeClient(s)
+				if err := clients[i].AddToGroup("room"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			params := Params{"text": "hello, everyone in the room", "from": "ann"}
+			warmQueues(b, clients, func() error { return s.BroadcastTo("room", "say", params) })
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.BroadcastTo("room", "say", params); err != nil {
+					b.Fatal(err)
+				}
+				if i%64 == 63 {
+					b.StopTimer()
+					for _, c := range clients {
+						emptyQueue(c)
+					}
+					b.StartTimer()
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+		})
+	}
+}
+
+// BenchmarkBroadcastSockets measures broadcasts that reach n real clients
+// over loopback, the writers and the kernel included: b.N broadcasts, at
+// most 32 in flight, each read by every client. The clients' reading runs
+// in the same process, so the figure is a bound, not a server's alone.
+func BenchmarkBroadcastSockets(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run("members="+strconv.Itoa(n), func(b *testing.B) {
+			s, ts := newTestServer(b, WithRateLimit(0, 0), WithMaxConnectionsPerIP(n+1))
+			var got atomic.Int64 // messages read by all clients
+			var wg sync.WaitGroup
+			conns := make([]*websocket.Conn, n)
+			for i := range conns {
+				conns[i] = dial(b, ts).conn
+			}
+			waitFor(b, func() bool { return len(s.Clients()) == n })
+			for _, conn := range conns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						if _, _, err := conn.ReadMessage(); err != nil {
+							return
+						}
+						got.Add(1)
+					}
+				}()
+			}
+			params := Params{"text": "hello, everyone in the room", "from": "ann"}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.Broadcast("say", params); err != nil {
+					b.Fatal(err)
+				}
+				if i%32 == 31 || i == b.N-1 {
+					want := int64(i+1) * int64(n)
+					waitFor(b, func() bool { return got.Load() >= want })
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+			for _, conn := range conns {
+				conn.Close()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+// BenchmarkCallSocket measures request/reply round trips over loopback:
+// clients each with one call in flight, through decoding, binding, the
+// handler loop and the reply.
+func BenchmarkCallSocket(b *testing.B) {
+	for _, n := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			s, ts := newTestServer(b, WithRateLimit(0, 0))
+			s.On("echo", func(c *Client, p struct{ Text string }) string { return p.Text })
+			conns := make([]*websocket.Conn, n)
+			for i := range conns {
+				conns[i] = dial(b, ts).conn
+			}
+			msg := []byte(`{"op":"echo","text":"hello, everyone in the room","_ref":1}`)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, conn := range conns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+							b.Error(err)
+							return
+						}
+						if _, _, err := conn.ReadMessage(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+// warmQueues grows the clients' queues to the 64 frames the broadcast
+// benchmarks let them hold, as a running server's queues are, so that
+// allocs/op counts the broadcast's own allocations.
+func warmQueues(b *testing.B, clients []*Client, broadcast func() error) {
+	for range 64 {
+		if err := broadcast(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range clients {
+		emptyQueue(c)
+	}
+}
+
+// waitFor polls cond until it holds, failing the benchmark after testTimeout.
+func waitFor(b *testing.B, cond func() bool) {
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatal("timed out")
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+}
