@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -133,4 +134,23 @@ func (p *peer) closeErr() *websocket.CloseError {
 			return ce
 		}
 	}
+}
+
+// pingThenShutdown checks that the server s, serving at addr through a
+// ListenAndServe that reports to served, answers a "ping" call, then shuts
+// it down: the client hears 1001 and ListenAndServe returns
+// http.ErrServerClosed.
+func pingThenShutdown(t *testing.T, s *Server, addr string, served <-chan error) {
+	t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	p := &peer{t: t, conn: conn}
+	require.Equal(t, "pong", p.call(1, map[string]any{"op": "ping"})["result"])
+
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	require.Equal(t, websocket.CloseGoingAway, p.closeErr().Code)
+	require.NoError(t, receive(t, shut, "Shutdown"))
+	require.ErrorIs(t, receive(t, served, "ListenAndServe to return"), http.ErrServerClosed)
 }

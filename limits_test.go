@@ -195,17 +195,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server closed the connection; it did not wait for the test's deadline")
 
 	// One that is quick enough is served.
-	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr.String()+"/ws", nil)
-	require.NoError(t, err)
-	defer conn.Close()
-	p := &peer{t: t, conn: conn}
-	require.Equal(t, "pong", p.call(1, map[string]any{"op": "ping"})["result"])
-
-	shut := make(chan error, 1)
-	go func() { shut <- s.Shutdown(t.Context()) }()
-	require.Equal(t, websocket.CloseGoingAway, p.closeErr().Code)
-	require.NoError(t, receive(t, shut, "Shutdown"))
-	require.ErrorIs(t, receive(t, served, "ListenAndServe to return"), http.ErrServerClosed)
+	pingThenShutdown(t, s, addr.String(), served)
 
 	t.Run("bad settings panic", func(t *testing.T) {
 		require.Panics(t, func() { WithHandshakeTimeout(0) })

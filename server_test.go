@@ -405,17 +405,7 @@ func TestListenAndServe(t *testing.T) {
 	go func() { served <- s.ListenAndServe("127.0.0.1:0") }()
 	addr := receive(t, addrs, "the server to listen")
 
-	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr.String()+"/ws", nil)
-	require.NoError(t, err)
-	defer conn.Close()
-	p := &peer{t: t, conn: conn}
-	require.Equal(t, "pong", p.call(1, map[string]any{"op": "ping"})["result"])
-
-	shut := make(chan error, 1)
-	go func() { shut <- s.Shutdown(context.Background()) }()
-	require.Equal(t, websocket.CloseGoingAway, p.closeErr().Code)
-	require.NoError(t, receive(t, shut, "Shutdown"))
-	require.ErrorIs(t, receive(t, served, "ListenAndServe to return"), http.ErrServerClosed)
+	pingThenShutdown(t, s, addr.String(), served)
 	require.ErrorIs(t, s.ListenAndServe("127.0.0.1:0"), http.ErrServerClosed, "a server cannot be restarted")
 
 	t.Run("an address in use is an error", func(t *testing.T) {

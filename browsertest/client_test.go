@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -172,8 +171,10 @@ func testESModule(t *testing.T, browser context.Context) {
 		return p.N, c.Send("tick", wszero.Params{"n": p.N}) // the tick arrives before the reply
 	})
 	s.On("tock_me", func(c *wszero.Client) error { return c.Send("tock", wszero.Params{"word": "tock"}) })
+	answerSlow := make(chan struct{}) // the slow call is answered once the page has given up on it
+	var answerOnce sync.Once
 	s.On("slow", func(c *wszero.Client) string {
-		time.Sleep(300 * time.Millisecond) // longer than the call's timeout below
+		<-answerSlow
 		return "late"
 	})
 	type Sum struct {
@@ -184,6 +185,8 @@ func testESModule(t *testing.T, browser context.Context) {
 		return Sum{Total: p.A + p.B, Terms: []string{fmt.Sprint(p.A), fmt.Sprint(p.B)}}
 	})
 	ts := serve(t, s, map[string]string{"/": modulePage})
+	// Registered after serve, so it runs before the server is stopped.
+	t.Cleanup(func() { answerOnce.Do(func() { close(answerSlow) }) })
 	p := openPage(t, browser, ts.URL+"/")
 	p.waitFor(`window.ready`)
 
@@ -239,6 +242,7 @@ func testESModule(t *testing.T, browser context.Context) {
 		if want := `the server did not answer "slow" within 50 ms`; got != want {
 			t.Errorf("the call settled with %q, want %q", got, want)
 		}
+		answerOnce.Do(func() { close(answerSlow) }) // now the late answer goes out
 		// Handlers run one at a time: this answer comes after the late one.
 		eval[int](p, `wz.call("tick_me", {n: 5})`)
 		if p.consoleHas(chromedp.ConsoleWarning, `"_reply"`) {
