@@ -84,32 +84,38 @@ func (s *Server) On(op string, fn any) {
 	}
 	s.handlersMu.Lock()
 	defer s.handlersMu.Unlock()
-	if old, ok := s.handlers[op]; ok {
+	current := s.handlerMap()
+	if old, ok := current[op]; ok {
 		panic(fmt.Sprintf("wszero.On(%q, …) at %s: %q already has a handler, registered at %s.\n"+
 			"Each op has one handler: remove one of them, or give this one another name.", op, where, op, old.where))
 	}
-	next := make(map[string]*handler, len(s.handlers)+1)
-	for k, v := range s.handlers {
+	next := make(map[string]*handler, len(current)+1)
+	for k, v := range current {
 		next[k] = v
 	}
 	next[op] = h
-	s.handlers = next
+	s.handlers.Store(&next)
+}
+
+// handlerMap returns the registered handlers by op. The map is never
+// changed: On replaces it whole, so readers take no lock.
+func (s *Server) handlerMap() map[string]*handler {
+	if m := s.handlers.Load(); m != nil {
+		return *m
+	}
+	return nil
 }
 
 // handlerFor returns the handler registered for op, or nil.
 func (s *Server) handlerFor(op string) *handler {
-	s.handlersMu.RLock()
-	h := s.handlers[op]
-	s.handlersMu.RUnlock()
-	return h
+	return s.handlerMap()[op]
 }
 
 // handlerOps lists the ops a client may send, sorted.
 func (s *Server) handlerOps() []string {
-	s.handlersMu.RLock()
-	defer s.handlersMu.RUnlock()
-	ops := make([]string, 0, len(s.handlers))
-	for op := range s.handlers {
+	handlers := s.handlerMap()
+	ops := make([]string, 0, len(handlers))
+	for op := range handlers {
 		if op != opConnect && op != opDisconnect {
 			ops = append(ops, op)
 		}
@@ -174,9 +180,11 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 	// the next message: what outlives decode is copied.
 	raw, ok := binding.SplitObject(data)
 	if !ok {
-		if err := json.Unmarshal(data, &raw); err != nil || raw == nil { // "null" gives a nil map
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(data, &m); err != nil || m == nil { // "null" gives a nil map
 			return in, notAnObject(data, err)
 		}
+		raw = m
 	}
 	if r, ok := raw["_ref"]; ok {
 		if !binding.IsScalar(r) {
@@ -195,8 +203,8 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 	if !ok {
 		return in, errors.New(`the message has no "op": say which handler it is for, like {"op": "hello"}`)
 	}
-	var op string
-	if len(opRaw) == 0 || opRaw[0] != '"' || json.Unmarshal(opRaw, &op) != nil {
+	op, ok := s.opName(opRaw)
+	if !ok {
 		return in, fmt.Errorf(`"op" must be a string, like {"op": "hello"}; got %s`, binding.DescribeJSON(opRaw))
 	}
 	if op == opPong {
@@ -218,6 +226,23 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 	in.h = h
 	in.arg, err = s.bind(h, raw)
 	return in, err
+}
+
+// opName decodes the raw "op" of a message. A plain op that has a handler
+// is that handler's own string, so that the commonest messages allocate
+// none; ok is false when raw is not a JSON string.
+func (s *Server) opName(raw []byte) (op string, ok bool) {
+	if inner, plain := binding.PlainString(raw); plain {
+		handlers := s.handlerMap()
+		if h := handlers[string(inner)]; h != nil {
+			return h.op, true
+		}
+		return string(inner), true
+	}
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &op) != nil {
+		return "", false
+	}
+	return op, true
 }
 
 // bind turns the keys of a message into the argument h takes after the

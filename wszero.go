@@ -63,6 +63,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -84,8 +85,8 @@ type Server struct {
 	opts     options
 	upgrader websocket.Upgrader
 
-	handlersMu sync.RWMutex
-	handlers   map[string]*handler // replaced whole on each On
+	handlersMu sync.Mutex                           // serialises On
+	handlers   atomic.Pointer[map[string]*handler] // replaced whole on each On
 
 	mu      sync.RWMutex // guards clients, groups, closing, httpSrvs
 	clients map[string]*Client
@@ -129,7 +130,6 @@ const httpIdleTimeout = 2 * time.Minute
 func New(opts ...Option) *Server {
 	s := &Server{
 		opts:     defaultOptions(),
-		handlers: map[string]*handler{},
 		clients:  map[string]*Client{},
 		groups:   map[string]map[*Client]struct{}{},
 

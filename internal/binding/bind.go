@@ -168,16 +168,34 @@ func (b *structBinder) lookup(key string) (int, bool) {
 	return i, ok
 }
 
-// bind fills a new value of the handler's parameter type from raw. The value
-// is returned as a reflect.Value ready to pass to the handler.
+// bind fills a new value of the handler's parameter type from raw, and
+// returns a pointer to it.
 func (b *structBinder) bind(op string, raw map[string]json.RawMessage) (reflect.Value, error) {
+	var room [16]string
+	keys := room[:0]
+	for k := range raw {
+		if isUserKey(k) {
+			keys = append(keys, k)
+		}
+	}
+	ptr, err := b.fill(op, raw, keys)
+	if err != nil {
+		// Report the problem that the keys in sorted order meet first, so
+		// that the same message always gets the same error.
+		sort.Strings(keys)
+		return b.fill(op, raw, keys)
+	}
+	return ptr, nil
+}
+
+// fill is bind, taking the keys meant for the handler in the order given.
+func (b *structBinder) fill(op string, raw map[string]json.RawMessage, keys []string) (reflect.Value, error) {
 	ptr := reflect.New(b.typ)
 	v := ptr.Elem()
 	for _, index := range b.embeds {
 		f := v.FieldByIndex(index)
 		f.Set(reflect.New(f.Type().Elem()))
 	}
-	keys := userKeys(raw)
 	// Unknown keys first: a misspelt key explains the missing one better
 	// than "missing" would.
 	for _, k := range keys {
@@ -185,7 +203,13 @@ func (b *structBinder) bind(op string, raw map[string]json.RawMessage) (reflect.
 			return reflect.Value{}, b.unknownKey(op, k)
 		}
 	}
-	sentAs := make([]string, len(b.fields)) // the key that filled each field
+	var room [16]string
+	sentAs := room[:0] // the key that filled each field
+	if len(b.fields) <= len(room) {
+		sentAs = room[:len(b.fields)]
+	} else {
+		sentAs = make([]string, len(b.fields))
+	}
 	for _, k := range keys {
 		i, _ := b.lookup(k)
 		fb := &b.fields[i]
@@ -216,10 +240,7 @@ func (b *structBinder) bind(op string, raw map[string]json.RawMessage) (reflect.
 				op, fb.key, op, fb.key, exampleValue(fb.typ))
 		}
 	}
-	if b.ptr {
-		return ptr, nil
-	}
-	return v, nil
+	return ptr, nil
 }
 
 // userKeys returns the keys of raw meant for the handler, sorted, so that

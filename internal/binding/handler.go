@@ -165,14 +165,19 @@ func results(t reflect.Type) string {
 // Bind turns the keys of a message into the argument the handler takes
 // after its leading one: a map[string]any for InputParams (the caller
 // converts it to its Params type where it wants one), a reflect.Value for
-// InputStruct, nil for InputNone. The error, meant for the sender, names
-// op and the key at fault.
+// InputStruct (a pointer to the bound value, which an interface holds
+// without allocating), nil for InputNone. The error, meant for the sender,
+// names op and the key at fault.
 func (h *Handler) Bind(op string, raw map[string]json.RawMessage) (any, error) {
 	switch h.Input {
 	case InputParams:
 		return BindParams(op, raw)
 	case InputStruct:
-		return h.binder.bind(op, raw)
+		ptr, err := h.binder.bind(op, raw)
+		if err != nil {
+			return nil, err
+		}
+		return ptr.Interface(), nil
 	}
 	if keys := userKeys(raw); len(keys) > 0 {
 		return nil, noKeysWanted(op, keys[0])
@@ -183,12 +188,17 @@ func (h *Handler) Bind(op string, raw map[string]json.RawMessage) (any, error) {
 // Call runs the handler with lead (its leading argument, or nil when it
 // takes none) and arg, as Bind returned it, and returns what it returned.
 func (h *Handler) Call(lead []reflect.Value, arg any) (result any, err error) {
-	args := lead
+	var room [2]reflect.Value // the arguments, without allocating for them
+	args := append(room[:0], lead...)
 	switch h.Input {
 	case InputParams:
 		args = append(args, reflect.ValueOf(arg).Convert(h.Fn.Type().In(len(lead))))
 	case InputStruct:
-		args = append(args, arg.(reflect.Value))
+		v := reflect.ValueOf(arg)
+		if !h.binder.ptr {
+			v = v.Elem()
+		}
+		args = append(args, v)
 	}
 	out := h.Fn.Call(args)
 	switch h.Output {

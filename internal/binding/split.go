@@ -51,13 +51,33 @@ func SplitObject(data []byte) (map[string]json.RawMessage, bool) {
 
 // plainKey returns the text of a quoted key that needs no unescaping.
 func plainKey(q []byte) (string, bool) {
-	inner := q[1 : len(q)-1]
-	for _, c := range inner {
-		if c == '\\' || c >= utf8.RuneSelf {
-			return "", false
-		}
+	inner, ok := PlainString(q)
+	if !ok {
+		return "", false
+	}
+	switch string(inner) { // the protocol's keys, without allocating
+	case "op":
+		return "op", true
+	case "_ref":
+		return "_ref", true
 	}
 	return string(inner), true
+}
+
+// PlainString returns the text inside q, a JSON string, when it needs no
+// unescaping: printable ASCII without a backslash. ok is false otherwise,
+// and for anything but a string.
+func PlainString(q []byte) (inner []byte, ok bool) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return nil, false
+	}
+	inner = q[1 : len(q)-1]
+	for _, c := range inner {
+		if c == '\\' || c == '"' || c < 0x20 || c >= utf8.RuneSelf {
+			return nil, false
+		}
+	}
+	return inner, true
 }
 
 func skipSpace(data []byte, i int) int {
