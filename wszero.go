@@ -85,7 +85,7 @@ type Server struct {
 	opts     options
 	upgrader websocket.Upgrader
 
-	handlersMu sync.Mutex                           // serialises On
+	handlersMu sync.Mutex                          // serialises On
 	handlers   atomic.Pointer[map[string]*handler] // replaced whole on each On
 
 	mu      sync.RWMutex // guards clients, groups, closing, httpSrvs
@@ -129,9 +129,9 @@ const httpIdleTimeout = 2 * time.Minute
 // New returns a Server configured by opts.
 func New(opts ...Option) *Server {
 	s := &Server{
-		opts:     defaultOptions(),
-		clients:  map[string]*Client{},
-		groups:   map[string]map[*Client]struct{}{},
+		opts:    defaultOptions(),
+		clients: map[string]*Client{},
+		groups:  map[string]map[*Client]struct{}{},
 
 		groupSnaps: map[string][]*Client{},
 	}
