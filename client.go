@@ -57,7 +57,8 @@ type Client struct {
 	mu        sync.Mutex
 	queue     []outFrame // frames waiting for the writer
 	queued    int        // bytes in queue
-	writing   bool       // a writer goroutine is running
+	writing   bool       // a writer is running
+	held      bool       // the reader runs handlers and will write what they queue
 	closing   bool       // a close frame is queued; nothing more is accepted
 	groups    map[string]struct{}
 	state     map[string]any
@@ -207,7 +208,9 @@ func (c *Client) enqueue(f outFrame) error {
 	}
 	c.queue = append(c.queue, f)
 	c.queued += size
-	c.startWriterLocked()
+	if !c.held || len(c.queue) > heldFrames {
+		c.startWriterLocked()
+	}
 	c.mu.Unlock()
 	return nil
 }
@@ -216,8 +219,35 @@ func (c *Client) enqueue(f outFrame) error {
 func (c *Client) startWriterLocked() {
 	if !c.writing {
 		c.writing = true
-		go c.writeLoop()
+		go c.writeLoop(false)
 	}
+}
+
+// heldFrames is how many frames may wait for the reader while it runs
+// handlers; with more, a writer goroutine starts at once.
+const heldFrames = 16
+
+// holdWrites tells enqueue that this client's reader is running handlers
+// and will write what they send it, so that a reply takes no goroutine of
+// its own. Frames from elsewhere wait at most as long as those handlers run.
+func (c *Client) holdWrites() {
+	c.mu.Lock()
+	c.held = true
+	c.mu.Unlock()
+}
+
+// releaseWrites ends holdWrites, writing what was queued meanwhile on the
+// calling goroutine (the reader) when no writer runs.
+func (c *Client) releaseWrites() {
+	c.mu.Lock()
+	c.held = false
+	if c.writing || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	c.writeLoop(true)
 }
 
 // closeWith queues a close frame behind what is already queued, after which
@@ -296,16 +326,26 @@ func (c *Client) linger() time.Duration {
 }
 
 // writeLoop writes queued frames, merging everything queued at once into a
-// single write, and exits when the queue is empty.
-func (c *Client) writeLoop() {
+// single write, and exits when the queue is empty. The reader runs it with
+// once set: it then writes one batch, and leaves what comes after, and the
+// end of the connection, to a writer goroutine.
+func (c *Client) writeLoop(once bool) {
 	var batch []outFrame
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {
 			c.writing = false
-			if cap(c.queue) > 64 {
+			switch {
+			case cap(c.queue) > 64:
 				c.queue = nil // let a burst's backlog go
+			case cap(c.queue) == 0 && cap(batch) <= 64:
+				c.queue = batch[:0] // for the next frames, instead of a new slice
 			}
+			c.mu.Unlock()
+			return
+		}
+		if once && batch != nil {
+			go c.writeLoop(false) // still writing
 			c.mu.Unlock()
 			return
 		}
@@ -318,6 +358,8 @@ func (c *Client) writeLoop() {
 		if err != nil || last {
 			var ne net.Error
 			switch {
+			case err == nil && once:
+				go c.finishClose() // it waits for the reader
 			case err == nil:
 				c.finishClose()
 			case errors.As(err, &ne) && ne.Timeout():
@@ -351,8 +393,7 @@ func (c *Client) writeBatch(frames []outFrame) (last bool, err error) {
 		case f.prepared != nil:
 			err = c.batch.writeFrame(f.prepared.wire, nil)
 		case f.kind == frameText:
-			var h [maxHeader]byte
-			err = c.batch.writeFrame(appendTextHeader(h[:0], len(f.data)), f.data)
+			c.batch.appendText(f.data)
 		case f.kind == framePing:
 			err = c.conn.WriteControl(websocket.PingMessage, nil, deadline)
 		case f.kind == framePong:
@@ -459,7 +500,7 @@ func (c *Client) readMessage(st *readState) bool {
 	if !s.accept() {
 		return true // Shutdown has begun: the message is not taken
 	}
-	s.handOver(c.messageTask(kind, st.buf.Bytes()))
+	s.handOver(c, c.messageTask(kind, st.buf.Bytes()))
 	if st.buf.Cap() > 16<<10 {
 		st.buf = bytes.Buffer{} // do not keep a big message's buffer alive
 	}
@@ -784,6 +825,13 @@ func (b *batchConn) writeFrame(header, payload []byte) error {
 	bufs := net.Buffers{header, payload}
 	_, err := bufs.WriteTo(b.Conn)
 	return err
+}
+
+// appendText adds a text frame holding payload to the open batch.
+func (b *batchConn) appendText(payload []byte) {
+	b.mu.Lock()
+	*b.buf = append(appendTextHeader(*b.buf, len(payload)), payload...)
+	b.mu.Unlock()
 }
 
 // preparedFrame is a text frame as it goes on the wire from a server

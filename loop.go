@@ -35,16 +35,17 @@ func (l *handlerLoop) init() {
 // that readers stop reading from a client while the loop is behind. After
 // Shutdown, fn is dropped and submit reports false.
 func (s *Server) submit(fn func()) bool {
-	return s.submitFrom(fn, false)
+	return s.submitFrom(fn, nil)
 }
 
-// submitFrom is submit. When the loop is idle and inline is set, the
-// calling goroutine (a client's reader, whose stack has already grown to
-// what handlers need) runs the waiting tasks itself, once through, instead
-// of starting a goroutine whose stack would grow again for each message;
-// what is queued meanwhile goes to a goroutine of its own, so that no
-// reader is kept from its own client for long.
-func (s *Server) submitFrom(fn func(), inline bool) bool {
+// submitFrom is submit, called by reader, the reader of a client, or nil.
+// When the loop is idle, the reader runs the waiting tasks itself, once
+// through, instead of starting a goroutine whose stack would grow again for
+// each message; what is queued meanwhile goes to a goroutine of its own, so
+// that no reader is kept from its own client for long. What those tasks
+// send to the reader's own client, the reader then writes itself, rather
+// than starting a writer goroutine for it.
+func (s *Server) submitFrom(fn func(), reader *Client) bool {
 	if s.opts.parallel {
 		fn()
 		return true
@@ -64,12 +65,14 @@ func (s *Server) submitFrom(fn func(), inline bool) bool {
 		return true
 	}
 	l.running = true
-	if !inline {
+	if reader == nil {
 		l.mu.Unlock()
 		go l.run()
 		return true
 	}
 	l.mu.Unlock()
+	reader.holdWrites()
+	defer reader.releaseWrites()
 	if l.step() {
 		l.mu.Lock()
 		if len(l.queue) > 0 {

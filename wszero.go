@@ -600,8 +600,9 @@ func (s *Server) accept() bool {
 	return true
 }
 
-// handOver runs task, for a message that accept took, on the handler loop.
-func (s *Server) handOver(task func()) {
+// handOver runs task, for a message that accept took from c, on the
+// handler loop.
+func (s *Server) handOver(c *Client, task func()) {
 	if task == nil {
 		s.inflight.Done()
 		return
@@ -609,7 +610,7 @@ func (s *Server) handOver(task func()) {
 	if !s.submitFrom(func() {
 		defer s.inflight.Done()
 		task()
-	}, true) {
+	}, c) {
 		s.inflight.Done() // the loop has stopped: the task is dropped
 	}
 }
