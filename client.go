@@ -69,6 +69,8 @@ type Client struct {
 	connClosed chan struct{} // closed once the network connection is closed
 	readerGone chan struct{} // closed once the reader has stopped reading
 	draining   bool          // the reader only waits for the peer's close (reader's own)
+	heard      time.Time     // when the peer last showed it is alive (reader's own)
+	readSet    time.Time     // when the read deadline was last set (reader's own)
 }
 
 // frameKind says how the writer sends a queued frame.
@@ -427,7 +429,9 @@ func (c *Client) readLoop() {
 	st := readState{code: closeNormal}
 	c.touch()
 	for {
-		c.batch.waitReadable()
+		if c.batch.waitReadable() && c.heardLately() {
+			continue // the deadline was an early one: wait on
+		}
 		if !c.readMessage(&st) {
 			break
 		}
@@ -610,11 +614,34 @@ func (c *Client) handleControl() {
 	})
 }
 
-// touch pushes the read deadline forward: the peer is alive.
+// touch notes that the peer is alive, and pushes the read deadline
+// forward. Setting a deadline costs a timer update, so on a plain socket
+// it is moved only when it has fallen behind by a sixteenth of the pong
+// timeout; when such a deadline passes early, waitReadable sees it, and
+// heardLately sets the true one.
 func (c *Client) touch() {
-	if t := c.server.opts.pongTimeout; t > 0 && !c.draining {
-		_ = c.conn.SetReadDeadline(time.Now().Add(t))
+	t := c.server.opts.pongTimeout
+	if t <= 0 || c.draining {
+		return
 	}
+	c.heard = time.Now()
+	if c.heard.Sub(c.readSet) >= t/16 || c.batch.raw == nil {
+		c.readSet = c.heard
+		_ = c.conn.SetReadDeadline(c.heard.Add(t))
+	}
+}
+
+// heardLately reports whether the peer was heard within the pong timeout,
+// after a read deadline has passed, and then sets the deadline to when
+// the timeout truly ends.
+func (c *Client) heardLately() bool {
+	t := c.server.opts.pongTimeout
+	if t <= 0 || c.draining || time.Since(c.heard) >= t {
+		return false
+	}
+	c.readSet = c.heard
+	_ = c.conn.SetReadDeadline(c.heard.Add(t))
+	return true
 }
 
 // leave removes the client from the server and its groups, closes the
@@ -688,6 +715,7 @@ type batchConn struct {
 	mu       sync.Mutex
 	batching bool
 	deadline time.Time // the batch's
+	armed    time.Time // the write deadline set on Conn
 	buf      *[]byte
 
 	// The reader's side, used by the reader goroutine only.
@@ -727,13 +755,15 @@ func newBatchConn(conn net.Conn, br *bufio.Reader, timeout time.Duration) *batch
 // the read buffer is empty. It runs on the reader's goroutine with few
 // frames under it, so that an idle connection's reader keeps the smallest
 // stack; and what it reads goes to a pooled buffer taken only once there
-// is data, so that an idle connection holds none. A deadline or a closed
-// connection ends the wait, and the reader's next read then reports it.
-func (b *batchConn) waitReadable() {
+// is data, so that an idle connection holds none. A closed connection
+// ends the wait, and the reader's next read then reports it; so does the
+// read deadline, and waitReadable then reports true: the caller may set a
+// later deadline and wait again.
+func (b *batchConn) waitReadable() (deadline bool) {
 	if b.raw == nil || b.pending != nil || b.readErr != nil || b.br.Buffered() > 0 {
-		return
+		return false
 	}
-	_ = b.raw.Read(b.readFn)
+	return errors.Is(b.raw.Read(b.readFn), os.ErrDeadlineExceeded)
 }
 
 // readReady reads what the socket holds into pending, and reports false
@@ -803,7 +833,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		*b.buf = append(*b.buf, p...)
 		return len(p), nil
 	}
-	if err := b.Conn.SetWriteDeadline(time.Now().Add(b.timeout)); err != nil {
+	if err := b.armWrite(time.Now().Add(b.timeout)); err != nil {
 		return 0, err
 	}
 	return b.Conn.Write(p)
@@ -819,7 +849,7 @@ func (b *batchConn) writeFrame(header, payload []byte) error {
 		*b.buf = append(append(*b.buf, header...), payload...)
 		return nil
 	}
-	if err := b.Conn.SetWriteDeadline(time.Now().Add(b.timeout)); err != nil {
+	if err := b.armWrite(time.Now().Add(b.timeout)); err != nil {
 		return err
 	}
 	bufs := net.Buffers{header, payload}
@@ -862,6 +892,18 @@ func appendTextHeader(b []byte, n int) []byte {
 	return append(b, finText, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
+// armWrite sets the connection's write deadline to t, or leaves the one
+// set before when it is earlier than t by less than a sixteenth of the
+// write timeout: setting a deadline costs a timer update for every write.
+// b.mu is held.
+func (b *batchConn) armWrite(t time.Time) error {
+	if early := t.Sub(b.armed); !b.armed.IsZero() && early >= 0 && early < b.timeout/16 {
+		return nil
+	}
+	b.armed = t
+	return b.Conn.SetWriteDeadline(t)
+}
+
 // flush writes what was gathered and ends the batch.
 func (b *batchConn) flush() error {
 	b.mu.Lock()
@@ -871,7 +913,7 @@ func (b *batchConn) flush() error {
 	b.buf = nil
 	var err error
 	if len(*buf) > 0 {
-		if err = b.Conn.SetWriteDeadline(b.deadline); err == nil {
+		if err = b.armWrite(b.deadline); err == nil {
 			_, err = b.Conn.Write(*buf)
 		}
 	}

@@ -112,6 +112,22 @@ func TestBatchConn(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		require.Contains(t, string(f.writes[2]), fmt.Sprintf("<%d>", i))
 	}
+
+	// Moving a deadline costs a timer update: a later deadline within a
+	// sixteenth of the timeout keeps the one set, an earlier one replaces it.
+	set := len(f.deadlines)
+	b.begin(deadline.Add(b.timeout / 32))
+	_, _ = b.Write([]byte("x"))
+	require.NoError(t, b.flush())
+	require.Len(t, f.deadlines, set, "a deadline barely later is not set")
+	b.begin(deadline.Add(-time.Second))
+	_, _ = b.Write([]byte("x"))
+	require.NoError(t, b.flush())
+	require.Equal(t, deadline.Add(-time.Second), f.deadlines[set], "an earlier deadline is set")
+	b.begin(deadline.Add(b.timeout / 8))
+	_, _ = b.Write([]byte("x"))
+	require.NoError(t, b.flush())
+	require.Equal(t, deadline.Add(b.timeout/8), f.deadlines[set+1], "a deadline later by more than a sixteenth is set")
 }
 
 func TestPingsDuringAStream(t *testing.T) {
