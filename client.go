@@ -51,7 +51,7 @@ type Client struct {
 	identity any // what WithAuthenticate's function returned
 
 	limiter     *rate.Limiter
-	floodWindow time.Time // start of the second in which dropped is counted
+	floodWindow monotime // start of the second in which dropped is counted
 	dropped     int       // messages dropped by the rate limit in that second
 
 	mu        sync.Mutex
@@ -63,14 +63,13 @@ type Client struct {
 	groups    map[string]struct{}
 	state     map[string]any
 	hardClose *time.Timer
-	pingTimer *time.Timer
 
 	closeOnce  sync.Once
 	connClosed chan struct{} // closed once the network connection is closed
 	readerGone chan struct{} // closed once the reader has stopped reading
 	draining   bool          // the reader only waits for the peer's close (reader's own)
-	heard      time.Time     // when the peer last showed it is alive (reader's own)
-	readSet    time.Time     // when the read deadline was last set (reader's own)
+	heard      monotime      // when the peer last showed it is alive (reader's own)
+	readSet    monotime      // when the read deadline was last set (reader's own)
 }
 
 // frameKind says how the writer sends a queued frame.
@@ -437,7 +436,6 @@ func (c *Client) readLoop() {
 		}
 	}
 	if st.drain {
-		c.stopPing()
 		c.server.removeClient(c) // at once: the drain may take a while
 		c.drain(st.code, st.reason)
 	}
@@ -579,8 +577,7 @@ func (c *Client) checkRate() rateVerdict {
 	if c.limiter == nil || c.limiter.Allow() {
 		return rateOK
 	}
-	now := time.Now()
-	if now.Sub(c.floodWindow) >= time.Second {
+	if now := monoNow(); now-c.floodWindow >= monotime(time.Second) {
 		c.floodWindow, c.dropped = now, 0
 	}
 	c.dropped++
@@ -624,10 +621,10 @@ func (c *Client) touch() {
 	if t <= 0 || c.draining {
 		return
 	}
-	c.heard = time.Now()
-	if c.heard.Sub(c.readSet) >= t/16 || c.batch.raw == nil {
+	c.heard = monoNow()
+	if time.Duration(c.heard-c.readSet) >= t/16 || c.batch.raw == nil {
 		c.readSet = c.heard
-		_ = c.conn.SetReadDeadline(c.heard.Add(t))
+		_ = c.conn.SetReadDeadline(c.heard.add(t))
 	}
 }
 
@@ -636,11 +633,11 @@ func (c *Client) touch() {
 // the timeout truly ends.
 func (c *Client) heardLately() bool {
 	t := c.server.opts.pongTimeout
-	if t <= 0 || c.draining || time.Since(c.heard) >= t {
+	if t <= 0 || c.draining || time.Duration(monoNow()-c.heard) >= t {
 		return false
 	}
 	c.readSet = c.heard
-	_ = c.conn.SetReadDeadline(c.heard.Add(t))
+	_ = c.conn.SetReadDeadline(c.heard.add(t))
 	return true
 }
 
@@ -648,7 +645,6 @@ func (c *Client) heardLately() bool {
 // connection after what is queued, and runs the disconnect handler.
 func (c *Client) leave(code int, reason string) {
 	s := c.server
-	c.stopPing()
 	s.removeClient(c)
 	c.closeWith(code, reason)
 	<-c.connClosed
@@ -662,43 +658,18 @@ func (c *Client) leave(code int, reason string) {
 	})
 }
 
-// startPing sends a ping whenever the keepalive interval passes, so that a
-// peer that vanished without a word is noticed by the read deadline.
-func (c *Client) startPing() {
-	every := c.server.opts.pingInterval
-	// A WebSocket ping, which every client answers by itself, and a _ping
-	// message, which the browser client can see: it tells the page that the
-	// connection is alive, and how long to wait before it may doubt it.
-	appPing := []byte(fmt.Sprintf(`{"op":%q,"every":%d}`, opPing, max(every, 0).Milliseconds()))
-	if every != DefaultPingInterval {
-		// Pages assume the default until they hear otherwise: say it now,
-		// or a page would take a healthy quiet connection for dead.
-		_ = c.enqueue(outFrame{kind: frameText, data: appPing})
-	}
-	if every <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pingTimer = time.AfterFunc(every, func() {
-		if c.enqueue(outFrame{kind: framePing}) == nil && c.enqueue(outFrame{kind: frameText, data: appPing}) == nil {
-			c.mu.Lock()
-			if c.pingTimer != nil {
-				c.pingTimer.Reset(every)
-			}
-			c.mu.Unlock()
-		}
-	})
-}
+// monotime is a moment on the monotonic clock, as the time since
+// clockStart: eight bytes where a time.Time takes twenty-four, for what
+// every connection keeps.
+type monotime time.Duration
 
-func (c *Client) stopPing() {
-	c.mu.Lock()
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-		c.pingTimer = nil
-	}
-	c.mu.Unlock()
-}
+var clockStart = time.Now()
+
+// monoNow returns the monotime now.
+func monoNow() monotime { return monotime(time.Since(clockStart)) }
+
+// add returns the time d after m.
+func (m monotime) add(d time.Duration) time.Time { return clockStart.Add(time.Duration(m) + d) }
 
 // batchConn is the network connection under a client's websocket.Conn. While
 // the writer sends a batch, writes are gathered and flushed as one system
@@ -715,7 +686,7 @@ type batchConn struct {
 	mu       sync.Mutex
 	batching bool
 	deadline time.Time // the batch's
-	armed    time.Time // the write deadline set on Conn
+	armed    monotime  // the write deadline set on Conn, 0 before the first
 	buf      *[]byte
 
 	// The reader's side, used by the reader goroutine only.
@@ -727,8 +698,12 @@ type batchConn struct {
 	readErr error   // the error readReady met, for br to take
 }
 
-// readBufferSize is the size of each connection's read buffer, and of the
-// pooled buffers waitReadable reads into.
+// bufferedReadSize is the size of each connection's own read buffer, as
+// small as gorilla takes (more than 256 bytes) and a size class of the
+// allocator: longer messages bypass it, read straight into the reader's.
+const bufferedReadSize = 288
+
+// readBufferSize is the size of the pooled buffers waitReadable reads into.
 const readBufferSize = 512
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
@@ -741,7 +716,7 @@ func newBatchConn(conn net.Conn, br *bufio.Reader, timeout time.Duration) *batch
 	if br.Buffered() > 0 {
 		return b // the upgrader refuses a client that spoke too early
 	}
-	b.br = bufio.NewReaderSize(b, readBufferSize)
+	b.br = bufio.NewReaderSize(b, bufferedReadSize)
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			b.raw = raw
@@ -897,10 +872,11 @@ func appendTextHeader(b []byte, n int) []byte {
 // write timeout: setting a deadline costs a timer update for every write.
 // b.mu is held.
 func (b *batchConn) armWrite(t time.Time) error {
-	if early := t.Sub(b.armed); !b.armed.IsZero() && early >= 0 && early < b.timeout/16 {
+	at := monotime(t.Sub(clockStart))
+	if early := time.Duration(at - b.armed); b.armed != 0 && early >= 0 && early < b.timeout/16 {
 		return nil
 	}
-	b.armed = t
+	b.armed = at
 	return b.Conn.SetWriteDeadline(t)
 }
 

@@ -597,6 +597,41 @@ func TestKeepalive(t *testing.T) {
 	})
 }
 
+func TestKeepalivePingsEveryClient(t *testing.T) {
+	// One timer pings the clients slot by slot: each client, whatever its
+	// slot, is pinged, and again an interval later.
+	s, ts := newTestServer(t, WithKeepalive(40*time.Millisecond, 2*time.Second))
+	s.On("ping", func(c *Client) string { return "pong" })
+	const n = 2*keepaliveSlots + 1
+	pinged := make(chan int, 4*n)
+	for i := range n {
+		p := dial(t, ts)
+		p.conn.SetPingHandler(func(data string) error {
+			pinged <- i
+			return p.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(testTimeout))
+		})
+		go func() {
+			for {
+				if _, _, err := p.conn.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	times := make([]int, n)
+	deadline := time.After(testTimeout)
+	for waiting := n; waiting > 0; {
+		select {
+		case i := <-pinged:
+			if times[i]++; times[i] == 2 {
+				waiting--
+			}
+		case <-deadline:
+			t.Fatalf("pings per client: %v; every client should have had two", times)
+		}
+	}
+}
+
 func TestAppPing(t *testing.T) {
 	s, ts := newTestServer(t, WithKeepalive(50*time.Millisecond, time.Second))
 	s.On("ping", func(c *Client) string { return "pong" })

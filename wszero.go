@@ -98,6 +98,7 @@ type Server struct {
 	closing    bool
 	httpSrvs   []*http.Server
 	nextSeq    uint64
+	keep       keepalive
 
 	conns sync.WaitGroup // one per connected client, done after its disconnect handler
 	loop  handlerLoop
@@ -142,7 +143,7 @@ func New(opts ...Option) *Server {
 		s.useStatic(s.opts.staticDir)
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:   0, // the reader that hijackWrapper makes: readBufferSize
+		ReadBufferSize:   0, // the reader that hijackWrapper makes: bufferedReadSize
 		WriteBufferSize:  1024,
 		WriteBufferPool:  &sync.Pool{},
 		HandshakeTimeout: s.opts.handshakeTimeout,
@@ -299,7 +300,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		conn.SetReadLimit(2*limit + 4<<10)
 	}
 	c.handleControl()
-	c.startPing()
+	s.startPing(c)
 	if h := s.handlerFor(opConnect); h != nil {
 		s.submit(func() { s.run(c, incoming{h: h}) })
 	}
@@ -502,6 +503,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- shutdownHTTP(ctx, srvs) }()
 	s.timer.stopAll()
+	s.stopPinging()
 	// Handle every message the readers took before now, so that their
 	// replies, and whatever their handlers send, go out before the goodbye.
 	s.acceptMu.Lock()
