@@ -78,7 +78,7 @@ func generate() error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c, err := l.Dial(*addr, i)
+				c, err := l.Dial(*addr, i, loadgen.Plain)
 				if err != nil {
 					mu.Lock()
 					firstErr = fmt.Errorf("dial %d: %w", i, err)
