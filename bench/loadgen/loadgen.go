@@ -6,6 +6,9 @@
 // that every read is done by the loop, straight from the socket with
 // golang.org/x/sys/unix, and frames are parsed in place. Writes (requests,
 // small and rare next to what is read) go through the net.Conn.
+//
+// A connection speaks a Dialect: Plain for the Go peers, SocketIO for the
+// Socket.IO peer. The scenarios are the same for both.
 package loadgen
 
 import (
@@ -23,11 +26,13 @@ import (
 
 // Conn is one client connection.
 type Conn struct {
-	ID   int
-	mu   sync.Mutex // serialises Send
-	nc   *net.TCPConn
-	fd   int
-	left []byte // the start of a frame not yet whole
+	ID        int
+	mu        sync.Mutex // serialises writes
+	nc        *net.TCPConn
+	fd        int
+	left      []byte // the start of a frame not yet whole
+	dialect   Dialect
+	maxSilent time.Duration // how long the server lets the connection go unread; 0: no limit
 }
 
 // Loop reads from its connections and calls OnMessage with each text
@@ -62,16 +67,18 @@ func NewLoop() (*Loop, error) {
 	return l, nil
 }
 
-// Dial opens a WebSocket connection to ws://addr/ws and adds it to the
-// loop. It may be called from any goroutine.
-func (l *Loop) Dial(addr string, id int) (*Conn, error) {
+// Dial opens a WebSocket connection to the server at addr, at the path
+// its dialect uses (ws://addr/ws for Plain), does the dialect's own
+// handshake and adds the connection to the loop. It may be called from
+// any goroutine.
+func (l *Loop) Dial(addr string, id int, d Dialect) (*Conn, error) {
 	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	tc := nc.(*net.TCPConn)
 	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	req := "GET " + d.path() + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	if _, err := tc.Write([]byte(req)); err != nil {
 		tc.Close()
@@ -97,8 +104,14 @@ func (l *Loop) Dial(addr string, id int) (*Conn, error) {
 		tc.Close()
 		return nil, fmt.Errorf("handshake: %s", strings.TrimSpace(status))
 	}
+	c := &Conn{ID: id, nc: tc, fd: -1, dialect: d}
+	if d == SocketIO {
+		if c.maxSilent, err = c.openSocketIO(tc); err != nil {
+			tc.Close()
+			return nil, err
+		}
+	}
 	_ = tc.SetDeadline(time.Time{})
-	c := &Conn{ID: id, nc: tc, fd: -1}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -115,15 +128,29 @@ func (l *Loop) Dial(addr string, id int) (*Conn, error) {
 	return c, nil
 }
 
-// Send writes payload as one masked text frame. It may be called from any
+// Send writes payload, one of the application's messages, as one masked
+// text frame, wrapped as its dialect wants. It may be called from any
 // goroutine.
 func (c *Conn) Send(payload []byte) error {
+	if c.dialect == SocketIO {
+		return c.sendEvent(payload)
+	}
+	return c.write(nil, payload, nil)
+}
+
+// MaxSilence is how long the server lets the connection go unread before
+// it closes it (for SocketIO, the open packet's pingInterval+pingTimeout:
+// its pings are answered only while the loop runs); 0 means no limit.
+func (c *Conn) MaxSilence() time.Duration { return c.maxSilent }
+
+// write sends pre, payload and post as one masked text frame.
+func (c *Conn) write(pre, payload, post []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var hdr [14]byte
 	hdr[0] = 0x81
 	n := 2
-	switch l := len(payload); {
+	switch l := len(pre) + len(payload) + len(post); {
 	case l < 126:
 		hdr[1] = 0x80 | byte(l)
 	case l < 1<<16:
@@ -136,9 +163,11 @@ func (c *Conn) Send(payload []byte) error {
 	// A zero masking key: the payload goes as it is. Servers do not check
 	// the key's randomness, which only matters to proxies.
 	n += 4
-	frame := make([]byte, 0, n+len(payload))
+	frame := make([]byte, 0, n+len(pre)+len(payload)+len(post))
 	frame = append(frame, hdr[:n]...)
+	frame = append(frame, pre...)
 	frame = append(frame, payload...)
+	frame = append(frame, post...)
 	_, err := c.nc.Write(frame)
 	return err
 }
@@ -225,7 +254,11 @@ func (l *Loop) read(c *Conn) {
 		}
 		switch op {
 		case 1:
-			l.OnMessage(c, data[h:h+plen])
+			if c.dialect == Plain {
+				l.OnMessage(c, data[h:h+plen])
+			} else if !l.socketIO(c, data[h:h+plen]) {
+				return
+			}
 		case 8:
 			l.Errors++
 			l.drop(c)

@@ -5,7 +5,12 @@
 // CPU 1, over 127.0.0.1. Every message is checked for loss, order and
 // corruption; a run that fails a check is reported and fails the command.
 //
-//	cd bench && go run ./cmd/bench            # everything, about 5 minutes
+// The servers are the Go ones in ./cmd/server and socketio, Socket.IO 4
+// under Node (./socketio/server.mjs), which the generator speaks to in
+// Engine.IO. Its packages are installed with npm ci when they are missing;
+// without node or npm it is left out, with a line that says so.
+//
+//	cd bench && go run ./cmd/bench            # everything, about 6 minutes
 //	go run ./cmd/bench -scenarios echo -reps 1
 package main
 
@@ -29,6 +34,7 @@ import (
 	"time"
 
 	"github.com/wszero/wszero/bench/loadgen"
+	"github.com/wszero/wszero/bench/socketio"
 )
 
 var (
@@ -40,12 +46,16 @@ var (
 	rate      = flag.Int("rate", 40000, "deliveries a second in the fixed-rate fan-out")
 	window    = flag.Int("window", 16, "broadcasts in flight in the closed-loop fan-out")
 	reps      = flag.Int("reps", 3, "interleaved runs of each server per scenario")
-	impls     = flag.String("impls", "naive,prepared,melody,wszero", "servers to compare")
+	impls     = flag.String("impls", "naive,prepared,melody,wszero,socketio", "servers to compare")
 	scenarios = flag.String("scenarios", "fanout,rate,echo,idle,curve", "scenarios to run")
 	serverCPU = flag.String("server-cpu", "0", "CPU the servers are pinned to")
 	genCPU    = flag.String("gen-cpu", "1", "CPU the load generator is pinned to")
 	before    = flag.String("before", "", "a server binary built from an earlier wszero, compared as wszero-before (for measuring a change)")
+	dialect   = flag.String("dialect", "plain", "-gen: plain, or socketio for the Socket.IO peer")
 )
+
+// socketIODir is the Socket.IO peer's folder, from bench/.
+const socketIODir = "socketio"
 
 func main() {
 	flag.Parse()
@@ -64,10 +74,15 @@ func main() {
 // generate dials the connections, says READY, waits for a line on stdin,
 // runs the scenario and prints RESULT and its JSON.
 func generate() error {
+	d, err := loadgen.ParseDialect(*dialect)
+	if err != nil {
+		return err
+	}
 	l, err := loadgen.NewLoop()
 	if err != nil {
 		return err
 	}
+	dialed := time.Now()
 	cs := make([]*loadgen.Conn, *conns)
 	var wg sync.WaitGroup
 	var firstErr error
@@ -78,7 +93,7 @@ func generate() error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c, err := l.Dial(*addr, i)
+				c, err := l.Dial(*addr, i, d)
 				if err != nil {
 					mu.Lock()
 					firstErr = fmt.Errorf("dial %d: %w", i, err)
@@ -103,6 +118,12 @@ func generate() error {
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return err
 	}
+	// Socket.IO closes a connection whose pings go unanswered for
+	// MaxSilence, and pings are answered only while the loop runs.
+	if limit := maxSilence(cs); limit > 0 && time.Since(dialed) >= limit {
+		return fmt.Errorf("the connections waited %v unread, and the server closes them after %v without an answer to its pings: it may have closed some",
+			time.Since(dialed).Round(time.Millisecond), limit)
+	}
 	var res loadgen.Result
 	cpu0 := ownCPU()
 	switch *scenario {
@@ -122,6 +143,18 @@ func generate() error {
 	b, _ := json.Marshal(res)
 	fmt.Printf("RESULT %s\n", b)
 	return nil
+}
+
+// maxSilence is the shortest time the server lets one of cs go unread; 0
+// means no limit.
+func maxSilence(cs []*loadgen.Conn) time.Duration {
+	var limit time.Duration
+	for _, c := range cs {
+		if m := c.MaxSilence(); m > 0 && (limit == 0 || m < limit) {
+			limit = m
+		}
+	}
+	return limit
 }
 
 // ownCPU is this process's CPU time so far, in seconds.
@@ -144,10 +177,16 @@ func measure(serverBin, impl, scen string, n int) (run, error) {
 	var r run
 	ctx, cancel := context.WithTimeout(context.Background(), *dur+90*time.Second)
 	defer cancel()
-	if impl == "wszero-before" {
-		serverBin, impl = *before, "wszero"
+	server, speaks := []string{serverBin, "-impl", impl}, loadgen.Plain
+	switch impl {
+	case "wszero-before":
+		server[0], server[2] = *before, "wszero"
+	case "socketio":
+		// Node, like Go, raises its soft limit on open files to the hard
+		// limit, as the idle scenario's 10,000 connections need.
+		server, speaks = []string{"node", filepath.Join(socketIODir, "server.mjs")}, loadgen.SocketIO
 	}
-	srv := exec.CommandContext(ctx, "taskset", "-c", *serverCPU, serverBin, "-impl", impl)
+	srv := exec.CommandContext(ctx, "taskset", append([]string{"-c", *serverCPU}, server...)...)
 	srv.Stderr = os.Stderr
 	out, err := srv.StdoutPipe()
 	if err != nil {
@@ -173,7 +212,7 @@ func measure(serverBin, impl, scen string, n int) (run, error) {
 	if err != nil {
 		return r, err
 	}
-	gen := exec.CommandContext(ctx, "taskset", "-c", *genCPU, self, "-gen", "-scenario", scen, "-addr", address,
+	gen := exec.CommandContext(ctx, "taskset", "-c", *genCPU, self, "-gen", "-scenario", scen, "-addr", address, "-dialect", speaks.String(),
 		"-n", strconv.Itoa(n), "-dur", dur.String(), "-rate", strconv.Itoa(*rate), "-window", strconv.Itoa(*window))
 	gen.Stderr = os.Stderr
 	stdin, err := gen.StdinPipe()
@@ -243,7 +282,7 @@ func cpuSeconds(pid int) float64 {
 func curveImpls(order []string) []string {
 	var out []string
 	for _, impl := range order {
-		if impl != "naive" && impl != "melody" {
+		if impl != "naive" && impl != "melody" && impl != "socketio" {
 			out = append(out, impl)
 		}
 	}
@@ -320,6 +359,15 @@ func compare() error {
 	fmt.Printf("# wszero bench, %s, host %s, load %s", time.Now().UTC().Format(time.RFC3339), host, load)
 	fmt.Printf("# %s; servers on CPU %s, generator on CPU %s; %d interleaved runs of %v; median shown\n",
 		strings.Join(os.Args, " "), *serverCPU, *genCPU, *reps, *dur)
+	if slices.Contains(order, "socketio") {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		err := socketio.Install(ctx, socketIODir, os.Stderr)
+		cancel()
+		if err != nil {
+			fmt.Printf("# socketio is left out of this run: %v\n", err)
+			order = slices.DeleteFunc(order, func(impl string) bool { return impl == "socketio" })
+		}
+	}
 	failed := false
 	each := func(t *table, impls []string, scen string, n int, value func(impl string, r run) float64) {
 		t.values = map[string][]float64{}
@@ -333,8 +381,12 @@ func compare() error {
 						continue
 					}
 				}
-				if r.res.GenBusy > 0.9 {
-					fmt.Fprintf(os.Stderr, "%s %s n=%d: the generator was busy %.0f%% of the time: it may be the bottleneck\n", scen, impl, n, 100*r.res.GenBusy)
+				if r.res.Seconds > 0 {
+					warn := ""
+					if r.res.GenBusy > 0.9 {
+						warn = ": it may be the bottleneck"
+					}
+					fmt.Fprintf(os.Stderr, "%s %s n=%d: the generator was busy %.0f%% of the time%s\n", scen, impl, n, 100*r.res.GenBusy, warn)
 				}
 				t.values[impl] = append(t.values[impl], value(impl, r))
 			}
