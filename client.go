@@ -52,7 +52,7 @@ type Client struct {
 
 	limiter     *rate.Limiter
 	floodWindow monotime // start of the second in which dropped is counted
-	dropped     int       // messages dropped by the rate limit in that second
+	dropped     int      // messages dropped by the rate limit in that second
 
 	mu        sync.Mutex
 	queue     []outFrame // frames waiting for the writer

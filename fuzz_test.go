@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/stretchr/testify/require"
 	"github.com/wszero/wszero/internal/binding"
 )
 
@@ -82,6 +83,32 @@ func fuzzServer(log *logRecorder) *Server {
 	s.On("echo", func(c *Client, p Params) (any, error) { return p, nil })
 	s.On("map", func(c *Client, p map[string]any) map[string]any { return p })
 	return s
+}
+
+// FuzzDecodeFlat checks that the quick path for flat messages reads every
+// message it takes as the careful path does.
+func FuzzDecodeFlat(f *testing.F) {
+	for _, seed := range []string{
+		`{"op":"add","a":2,"b":3,"_ref":1}`, `{"op":"add","A":2,"b":3.5}`, `{"op":"add","a":2,"a":3}`,
+		`{"op":"small","n":300,"u":-1,"_ref":"x"}`, `{"op":"post","text":"hi","count":null,"when":7}`,
+		`{"op":"embed","name":"Ann"}`, `{"op":"echo","x":1e400,"y":"s","z":true,"n":null}`, `{"op":"map","x":-0,"y":"","y":1}`,
+		`{"op":"ping","_ref":true}`, `{"op":"connect"}`, `{"op":"fail","_x":1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s := fuzzServer(&logRecorder{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		quick, ok := s.decodeFlat(data)
+		if !ok {
+			return
+		}
+		careful, err := s.decodeCarefully(data)
+		require.NoError(t, err, "%q: the quick path took a message the careful one refuses", data)
+		require.Same(t, careful.h, quick.h, "%q", data)
+		require.Equal(t, careful.op, quick.op, "%q", data)
+		require.Equal(t, string(careful.ref), string(quick.ref), "%q", data)
+		require.Equal(t, careful.arg, quick.arg, "%q", data)
+	})
 }
 
 func FuzzDecodeAndBind(f *testing.F) {

@@ -176,6 +176,15 @@ type incoming struct {
 // error it returns is meant for the sender; ref is set whenever the frame
 // carried a usable "_ref", so that the error can answer the call.
 func (s *Server) decode(data []byte) (in incoming, err error) {
+	if in, ok := s.decodeFlat(data); ok {
+		return in, nil
+	}
+	return s.decodeCarefully(data)
+}
+
+// decodeCarefully is decode for any message, explaining what is wrong
+// with it.
+func (s *Server) decodeCarefully(data []byte) (in incoming, err error) {
 	// The values in raw are slices of data, which the reader reuses for
 	// the next message: what outlives decode is copied.
 	raw, ok := binding.SplitObject(data)
@@ -226,6 +235,60 @@ func (s *Server) decode(data []byte) (in incoming, err error) {
 	in.h = h
 	in.arg, err = s.bind(h, raw)
 	return in, err
+}
+
+// decodeFlat is decode for the commonest messages: a flat object (see
+// binding.SplitFlat) for an op that has a handler, whose keys and values
+// bind as they are. It reports false for anything else, for decode to take
+// the message through its careful path, which explains what is wrong.
+func (s *Server) decodeFlat(data []byte) (in incoming, ok bool) {
+	var room [16]binding.RawField
+	fields, ok := binding.SplitFlat(data, room[:0])
+	if !ok {
+		return in, false
+	}
+	var opRaw, ref []byte
+	for _, f := range fields {
+		switch string(f.Key) {
+		case "op":
+			if opRaw != nil {
+				return in, false
+			}
+			opRaw = f.Value
+		case "_ref":
+			if ref != nil || f.Value[0] == 'n' || f.Value[0] == 't' || f.Value[0] == 'f' {
+				return in, false // twice, or not a number or a string
+			}
+			ref = f.Value
+		}
+	}
+	inner, plain := binding.PlainString(opRaw)
+	if !plain {
+		return in, false
+	}
+	h := s.handlerMap()[string(inner)]
+	if h == nil || h.op == opConnect || h.op == opDisconnect {
+		return in, false
+	}
+	arg, ok := bindFlat(h, fields)
+	if !ok {
+		return in, false
+	}
+	if ref != nil {
+		ref = bytes.Clone(ref) // data is the reader's, and reused
+	}
+	return incoming{h: h, op: h.op, arg: arg, ref: ref}, true
+}
+
+// bindFlat binds fields for h. A panic in a parameter type's own
+// UnmarshalJSON reports false: bind meets it again, and explains it.
+func bindFlat(h *handler, fields []binding.RawField) (arg any, ok bool) {
+	defer func() {
+		if recover() != nil {
+			arg, ok = nil, false
+		}
+	}()
+	return h.BindFlat(h.op, fields)
 }
 
 // opName decodes the raw "op" of a message. A plain op that has a handler

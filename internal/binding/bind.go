@@ -190,18 +190,56 @@ func (b *structBinder) bind(op string, raw map[string]json.RawMessage) (reflect.
 
 // fill is bind, taking the keys meant for the handler in the order given.
 func (b *structBinder) fill(op string, raw map[string]json.RawMessage, keys []string) (reflect.Value, error) {
+	// Unknown keys first: a misspelt key explains the missing one better
+	// than "missing" would.
+	var room [16]keyValue
+	kvs := room[:0]
+	for _, k := range keys {
+		i, ok := b.lookup(k)
+		if !ok {
+			return reflect.Value{}, b.unknownKey(op, k)
+		}
+		kvs = append(kvs, keyValue{field: i, key: k, raw: raw[k]})
+	}
+	return b.set(op, kvs)
+}
+
+// bindFlat is bind for the fields of a flat object (SplitFlat), taking the
+// keys that are exactly a field's. It reports false, for the caller to
+// bind the message with bind, when a key is not, or a value does not fit:
+// bind then finds the same problem and words it.
+func (b *structBinder) bindFlat(op string, fields []RawField) (reflect.Value, bool) {
+	var room [16]keyValue
+	kvs := room[:0]
+	for _, f := range fields {
+		if !isUserKey(string(f.Key)) {
+			continue
+		}
+		i, ok := b.exact[string(f.Key)]
+		if !ok {
+			return reflect.Value{}, false
+		}
+		kvs = append(kvs, keyValue{field: i, key: b.fields[i].key, raw: f.Value})
+	}
+	ptr, err := b.set(op, kvs)
+	return ptr, err == nil
+}
+
+// keyValue is one key of a message, the field it fills, and its value.
+type keyValue struct {
+	field int
+	key   string // as sent
+	raw   []byte
+}
+
+// set fills a new value of the handler's parameter type with kvs, checks
+// that every required field came, and returns a pointer to the value.
+func (b *structBinder) set(op string, kvs []keyValue) (reflect.Value, error) {
 	ptr := reflect.New(b.typ)
 	v := ptr.Elem()
 	for _, index := range b.embeds {
 		f := v.FieldByIndex(index)
 		f.Set(reflect.New(f.Type().Elem()))
-	}
-	// Unknown keys first: a misspelt key explains the missing one better
-	// than "missing" would.
-	for _, k := range keys {
-		if _, ok := b.lookup(k); !ok {
-			return reflect.Value{}, b.unknownKey(op, k)
-		}
 	}
 	var room [16]string
 	sentAs := room[:0] // the key that filled each field
@@ -210,23 +248,21 @@ func (b *structBinder) fill(op string, raw map[string]json.RawMessage, keys []st
 	} else {
 		sentAs = make([]string, len(b.fields))
 	}
-	for _, k := range keys {
-		i, _ := b.lookup(k)
-		fb := &b.fields[i]
-		if sentAs[i] != "" {
-			return reflect.Value{}, fmt.Errorf("%s got both %q and %q, which mean the same: send only %q", op, sentAs[i], k, fb.key)
+	for _, kv := range kvs {
+		fb := &b.fields[kv.field]
+		if sentAs[kv.field] != "" {
+			return reflect.Value{}, fmt.Errorf("%s got both %q and %q, which mean the same: send only %q", op, sentAs[kv.field], kv.key, fb.key)
 		}
-		r := raw[k]
-		if isNull(r) {
+		if isNull(kv.raw) {
 			continue // null counts as absent
 		}
-		sentAs[i] = k
+		sentAs[kv.field] = kv.key
 		field := v.FieldByIndex(fb.index)
-		if fb.fast && setFast(field, r) {
+		if fb.fast && setFast(field, kv.raw) {
 			continue
 		}
-		if err := json.Unmarshal(r, field.Addr().Interface()); err != nil {
-			return reflect.Value{}, wrongType(op, fb.key, fb.typ, r, err)
+		if err := json.Unmarshal(kv.raw, field.Addr().Interface()); err != nil {
+			return reflect.Value{}, wrongType(op, fb.key, fb.typ, kv.raw, err)
 		}
 	}
 	for i := range b.fields {

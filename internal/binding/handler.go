@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -211,6 +212,57 @@ func (h *Handler) Call(lead []reflect.Value, arg any) (result any, err error) {
 		err, _ = out[1].Interface().(error)
 	}
 	return result, err
+}
+
+// BindFlat is Bind for a flat message, given as SplitFlat's fields. It
+// reports false when the message is to go through Bind instead: whenever
+// something is wrong with it, Bind finds the same and words it.
+func (h *Handler) BindFlat(op string, fields []RawField) (any, bool) {
+	switch h.Input {
+	case InputParams:
+		return bindFlatParams(fields)
+	case InputStruct:
+		ptr, ok := h.binder.bindFlat(op, fields)
+		if !ok {
+			return nil, false
+		}
+		return ptr.Interface(), true
+	}
+	for _, f := range fields {
+		if isUserKey(string(f.Key)) {
+			return nil, false
+		}
+	}
+	return nil, true
+}
+
+// bindFlatParams is BindParams for a flat message: its values are plain
+// strings, numbers, booleans and nulls, decoded as encoding/json would.
+func bindFlatParams(fields []RawField) (map[string]any, bool) {
+	p := make(map[string]any, len(fields))
+	for _, f := range fields {
+		if !isUserKey(string(f.Key)) {
+			continue
+		}
+		var val any
+		switch v := f.Value; v[0] {
+		case '"':
+			val = string(v[1 : len(v)-1]) // plain: nothing to unescape
+		case 't':
+			val = true
+		case 'f':
+			val = false
+		case 'n':
+		default:
+			n, err := strconv.ParseFloat(string(v), 64)
+			if err != nil {
+				return nil, false // out of range: BindParams says so
+			}
+			val = n
+		}
+		p[string(f.Key)] = val // the last of duplicate keys wins, as in SplitObject
+	}
+	return p, true
 }
 
 // BindParams decodes every key meant for the handler into a map.

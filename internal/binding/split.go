@@ -138,3 +138,138 @@ func skipValue(data []byte, i int) int {
 	}
 	return i
 }
+
+// RawField is one key of a flat JSON object, unquoted, and its raw value.
+type RawField struct {
+	Key, Value []byte
+}
+
+// SplitFlat splits data when it is a flat JSON object: keys and string
+// values printable ASCII without escapes, every value a string, a number,
+// true, false or null. The fields, slices of data, are appended to dst. It
+// reports false for anything else, valid or not (nested values, escapes,
+// text that is not JSON), which the caller then decodes with SplitObject:
+// what SplitFlat accepts, it has checked to be valid JSON, so that the
+// commonest messages are read in one pass with nothing allocated.
+func SplitFlat(data []byte, dst []RawField) ([]RawField, bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return dst, false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return dst, skipSpace(data, i+1) == len(data)
+	}
+	for {
+		key, next, ok := plainStringAt(data, i)
+		if !ok {
+			return dst, false
+		}
+		i = skipSpace(data, next)
+		if i >= len(data) || data[i] != ':' {
+			return dst, false
+		}
+		i = skipSpace(data, i+1)
+		v0 := i
+		if i, ok = flatValueAt(data, i); !ok {
+			return dst, false
+		}
+		dst = append(dst, RawField{Key: key, Value: data[v0:i]})
+		i = skipSpace(data, i)
+		switch {
+		case i >= len(data):
+			return dst, false
+		case data[i] == '}':
+			return dst, skipSpace(data, i+1) == len(data)
+		case data[i] != ',':
+			return dst, false
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+// plainStringAt returns the inside of the plain string (see PlainString)
+// that starts at i, and the index after it.
+func plainStringAt(data []byte, i int) (inner []byte, next int, ok bool) {
+	if i >= len(data) || data[i] != '"' {
+		return nil, i, false
+	}
+	for j := i + 1; j < len(data); j++ {
+		switch c := data[j]; {
+		case c == '"':
+			return data[i+1 : j], j + 1, true
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			return nil, j, false
+		}
+	}
+	return nil, len(data), false
+}
+
+// flatValueAt returns the index after the plain string, number, true,
+// false or null that starts at i.
+func flatValueAt(data []byte, i int) (next int, ok bool) {
+	if i >= len(data) {
+		return i, false
+	}
+	switch data[i] {
+	case '"':
+		_, next, ok = plainStringAt(data, i)
+		return next, ok
+	case 't':
+		return literalAt(data, i, "true")
+	case 'f':
+		return literalAt(data, i, "false")
+	case 'n':
+		return literalAt(data, i, "null")
+	}
+	return numberAt(data, i)
+}
+
+func literalAt(data []byte, i int, lit string) (int, bool) {
+	if len(data)-i >= len(lit) && string(data[i:i+len(lit)]) == lit {
+		return i + len(lit), true
+	}
+	return i, false
+}
+
+// numberAt returns the index after the JSON number that starts at i:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func numberAt(data []byte, i int) (int, bool) {
+	if i < len(data) && data[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(data) && data[i] == '0':
+		i++
+	case i < len(data) && data[i] >= '1' && data[i] <= '9':
+		i = digitsAt(data, i)
+	default:
+		return i, false
+	}
+	if i < len(data) && data[i] == '.' {
+		j := digitsAt(data, i+1)
+		if j == i+1 {
+			return i, false
+		}
+		i = j
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		j := digitsAt(data, i)
+		if j == i {
+			return i, false
+		}
+		i = j
+	}
+	return i, true
+}
+
+func digitsAt(data []byte, i int) int {
+	for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+		i++
+	}
+	return i
+}

@@ -408,8 +408,16 @@ func compare() error {
 			})
 			p50.print(order)
 		case "echo":
+			// The generator does as many system calls per round trip as a
+			// server: the server's CPU per round trip shows its own cost
+			// apart from how fast the generator can go.
+			cpu := &table{title: "…the same runs: server CPU per round trip", unit: "µs CPU/round trip", values: map[string][]float64{}}
 			each(&table{title: "Echo, 100 clients in request/reply loops", unit: "round trips/s", higher: true}, order, "echo", 100,
-				func(_ string, r run) float64 { return float64(r.res.Deliveries) / r.res.Seconds })
+				func(impl string, r run) float64 {
+					cpu.values[impl] = append(cpu.values[impl], r.cpuSeconds*1e6/float64(max(r.res.Deliveries, 1)))
+					return float64(r.res.Deliveries) / r.res.Seconds
+				})
+			cpu.print(order)
 		case "idle":
 			each(&table{title: "10,000 idle connections", unit: "KB RSS per connection"}, order, "idle", 10000,
 				func(_ string, r run) float64 { return r.rssKB })

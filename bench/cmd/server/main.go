@@ -48,6 +48,9 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
 	memprofile := flag.String("memprofile", "", "on SIGTERM, write a heap profile to this file and memory statistics to stderr")
 	flag.Parse()
+	if *memprofile != "" {
+		runtime.MemProfileRate = 256 // what one connection holds is a few hundred bytes
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
