@@ -448,7 +448,6 @@ type readState struct {
 	code   int
 	reason string
 	drain  bool // the peer may still be sending when the reader stops
-	buf    bytes.Buffer
 }
 
 // readMessage reads one message and hands it over. It reports false when
@@ -478,8 +477,10 @@ func (c *Client) readMessage(st *readState) bool {
 		return false
 	}
 	c.touch()
-	st.buf.Reset()
-	n, err := st.buf.ReadFrom(io.LimitReader(r, s.opts.maxMessageSize+1))
+	buf := messageBufs.Get().(*bytes.Buffer)
+	defer putMessageBuf(buf)
+	buf.Reset()
+	n, err := buf.ReadFrom(io.LimitReader(r, s.opts.maxMessageSize+1))
 	if err != nil {
 		return false
 	}
@@ -502,11 +503,18 @@ func (c *Client) readMessage(st *readState) bool {
 	if !s.accept() {
 		return true // Shutdown has begun: the message is not taken
 	}
-	s.handOver(c, c.messageTask(kind, st.buf.Bytes()))
-	if st.buf.Cap() > 16<<10 {
-		st.buf = bytes.Buffer{} // do not keep a big message's buffer alive
-	}
+	s.handOver(c, c.messageTask(kind, buf.Bytes()))
 	return true
+}
+
+// messageBufs hold messages while the reader decodes them (what outlives
+// decoding is copied): a connection keeps none between messages.
+var messageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putMessageBuf(b *bytes.Buffer) {
+	if b.Cap() <= 16<<10 { // do not keep a big message's buffer alive
+		messageBufs.Put(b)
+	}
 }
 
 // messageTask decodes one frame and returns what the handler loop is to do
