@@ -291,6 +291,15 @@ func TestSendParams(t *testing.T) {
 		{"op in struct loses", sendOpStruct{Op: "other", Text: "t"}, map[string]any{"op": "msg", "text": "t"}},
 		{"op in pointer to struct loses", &sendOpStruct{Op: "other"}, map[string]any{"op": "msg", "text": ""}},
 		{"a value mentioning op is kept", Params{"text": `"op"`}, map[string]any{"op": "msg", "text": `"op"`}},
+		{"op in an embedded struct loses", struct {
+			sendOpStruct
+			N int
+		}{sendOpStruct{Op: "other", Text: "t"}, 1}, map[string]any{"op": "msg", "text": "t", "N": 1.0}},
+		{"op inside a struct's value is kept", struct {
+			Inner map[string]string `json:"inner"`
+			Text  string            `json:"text"`
+		}{map[string]string{"op": "inner"}, `<"op">`}, map[string]any{"op": "msg", "inner": map[string]any{"op": "inner"}, "text": `<"op">`}},
+		{"a struct with its own MarshalJSON", sendMarshaler{}, map[string]any{"op": "msg", "made": "by MarshalJSON"}},
 	}
 	s, ts := newTestServer(t)
 	connects := trackConnects(s)
@@ -356,4 +365,11 @@ func TestSendParamsErrors(t *testing.T) {
 	// Nothing was sent: the next message is the first the peer sees.
 	require.NoError(t, c.Send("after", nil))
 	require.Equal(t, map[string]any{"op": "after"}, p.read())
+}
+
+// sendMarshaler encodes itself, with an "op" key that the message's op beats.
+type sendMarshaler struct{}
+
+func (sendMarshaler) MarshalJSON() ([]byte, error) {
+	return []byte(`{"op":"mine","made":"by MarshalJSON"}`), nil
 }
