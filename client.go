@@ -696,6 +696,8 @@ type batchConn struct {
 	deadline time.Time // the batch's
 	armed    monotime  // the write deadline set on Conn, 0 before the first
 	buf      *[]byte
+	holding  bool   // writes are kept in held, not written (the handshake's response)
+	held     []byte // what was written while holding
 
 	// The reader's side, used by the reader goroutine only.
 	br      *bufio.Reader   // gorilla's read buffer, ours so that we see what it holds
@@ -808,10 +810,15 @@ func (b *batchConn) SetWriteDeadline(time.Time) error { return nil }
 // SetDeadline sets the read deadline; write deadlines are batchConn's own.
 func (b *batchConn) SetDeadline(t time.Time) error { return b.Conn.SetReadDeadline(t) }
 
-// Write gathers p while a batch is open, else writes it through.
+// Write gathers p while a batch is open, keeps it while holding, else
+// writes it through.
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.holding {
+		b.held = append(b.held, p...)
+		return len(p), nil
+	}
 	if b.batching {
 		*b.buf = append(*b.buf, p...)
 		return len(p), nil
@@ -822,14 +829,34 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	return b.Conn.Write(p)
 }
 
+// releaseHandshake ends holding, and writes what was held.
+func (b *batchConn) releaseHandshake() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	held := b.held
+	b.holding, b.held = false, nil
+	if len(held) == 0 {
+		return nil
+	}
+	if err := b.armWrite(time.Now().Add(b.timeout)); err != nil {
+		return err
+	}
+	_, err := b.Conn.Write(held)
+	return err
+}
+
 // writeFrame adds a frame that wszero framed itself (header, then payload)
 // to the batch, without going through gorilla: a broadcast's frame is the
 // same bytes for every member. Outside a batch it writes them through.
 func (b *batchConn) writeFrame(header, payload []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.batching {
+	switch {
+	case b.batching:
 		*b.buf = append(append(*b.buf, header...), payload...)
+		return nil
+	case b.holding:
+		b.held = append(append(b.held, header...), payload...)
 		return nil
 	}
 	if err := b.armWrite(time.Now().Add(b.timeout)); err != nil {
@@ -896,7 +923,11 @@ func (b *batchConn) flush() error {
 	buf := b.buf
 	b.buf = nil
 	var err error
-	if len(*buf) > 0 {
+	switch {
+	case len(*buf) == 0:
+	case b.holding: // after the handshake's response, when it goes
+		b.held = append(b.held, *buf...)
+	default:
 		if err = b.armWrite(b.deadline); err == nil {
 			_, err = b.Conn.Write(*buf)
 		}

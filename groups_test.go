@@ -1,10 +1,16 @@
 package wszero
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
@@ -104,6 +110,49 @@ func TestBroadcastTo(t *testing.T) {
 		}
 		require.Equal(t, map[string]any{"op": "all"}, p.read(), "the next message everyone gets is the first that client %d sees", i)
 	}
+}
+
+func TestBroadcastRightAfterConnecting(t *testing.T) {
+	// A client hears its 101 response only once it is in the server's
+	// list, so that a broadcast sent the moment its dial returns reaches it.
+	upgraded, proceed := make(chan struct{}), make(chan struct{})
+	testHookUpgraded = func() {
+		upgraded <- struct{}{}
+		<-proceed
+	}
+	t.Cleanup(func() { testHookUpgraded = nil })
+	s, ts := newTestServer(t)
+
+	raw, err := net.Dial("tcp", ts.Listener.Addr().String())
+	require.NoError(t, err)
+	defer raw.Close()
+	_, err = fmt.Fprintf(raw, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", ts.Listener.Addr())
+	require.NoError(t, err)
+	receive(t, upgraded, "the upgrade")
+	// The server has upgraded the connection but not registered the
+	// client: nothing may have been written yet (on loopback, what the
+	// server writes is in the client's socket when its write returns).
+	rc, err := raw.(*net.TCPConn).SyscallConn()
+	require.NoError(t, err)
+	var peekErr error
+	require.NoError(t, rc.Read(func(fd uintptr) bool {
+		_, _, peekErr = syscall.Recvfrom(int(fd), make([]byte, 1), syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true
+	}))
+	require.ErrorIs(t, peekErr, syscall.EAGAIN, "the 101 went out before the client was registered")
+	close(proceed)
+
+	require.NoError(t, raw.SetReadDeadline(time.Now().Add(testTimeout)))
+	br := bufio.NewReader(raw)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	require.NoError(t, s.Broadcast("now", nil))
+	frame := make([]byte, 2+len(`{"op":"now"}`))
+	_, err = io.ReadFull(br, frame)
+	require.NoError(t, err)
+	require.Equal(t, `{"op":"now"}`, string(frame[2:]))
 }
 
 func TestBroadcastReachesEveryone(t *testing.T) {

@@ -267,6 +267,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.release(ip)
 		return // the upgrader has answered the request
 	}
+	if testHookUpgraded != nil {
+		testHookUpgraded()
+	}
 	c := &Client{
 		id:         s.newClientID(),
 		server:     s,
@@ -281,7 +284,14 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if s.opts.ratePerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(s.opts.ratePerSecond), s.opts.rateBurst)
 	}
-	if !s.addClient(c) {
+	registered := s.addClient(c)
+	// The 101 response goes out only now: once a client has seen it, it is
+	// in the server's list, and no broadcast can miss it. Should the write
+	// fail, the reader finds the connection closed, and the client leaves.
+	if bc.releaseHandshake() != nil {
+		c.closeConn()
+	}
+	if !registered {
 		// Shutdown began during the upgrade: say goodbye at once. No
 		// reader runs, so the writer closes without waiting for an answer.
 		close(c.readerGone)
@@ -384,6 +394,10 @@ func originHost(origin string) string {
 	return origin
 }
 
+// testHookUpgraded, when a test sets it, runs between the upgrade and the
+// client's registration.
+var testHookUpgraded func()
+
 // hijackWrapper hands the upgrader a batchConn in place of the raw
 // connection, so that the writer can merge frames into single writes.
 type hijackWrapper struct {
@@ -403,6 +417,7 @@ func (h hijackWrapper) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	bc := newBatchConn(conn, rw.Reader, h.writeTimeout)
+	bc.holding = true // the upgrader's 101 waits for the client to be registered
 	*h.out = bc
 	if bc.br == nil {
 		return bc, rw, nil

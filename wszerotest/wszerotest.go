@@ -97,10 +97,10 @@ func (s *Server) Dial(opts ...client.Option) *Client {
 	}
 	c.conn = conn
 	s.t.Cleanup(c.Close)
-	// The handshake is over before the server has added the client to its
-	// list: one round trip makes sure that it has, so that a broadcast
-	// right after Dial reaches this client. No handler has this op; the
-	// server answers with an error.
+	// The server's connect handler runs on its handler loop after the
+	// handshake: one round trip through the loop makes sure that it has
+	// run, so that what it did (a welcome, a group) is there when Dial
+	// returns. No handler has this op; the server answers with an error.
 	var se *client.ServerError
 	if err := c.call(readyOp, nil, nil); !errors.As(err, &se) {
 		s.t.Fatalf("wszerotest: dialling %s: the server did not answer: %v", s.URL, err)
