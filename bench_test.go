@@ -65,8 +65,11 @@ func BenchmarkDispatch(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for i := 0; i < b.N; i++ {
-				task := c.messageTask(websocket.TextMessage, data)
-				task()
+				in, task := c.messageTask(websocket.TextMessage, data)
+				if task != nil {
+					b.Fatalf("%s: not a message for a handler", tc.msg)
+				}
+				s.dispatch(c, in)
 				if len(c.queue) > 0 {
 					emptyQueue(c)
 				}

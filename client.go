@@ -60,6 +60,7 @@ type Client struct {
 	writing   bool       // a writer is running
 	held      bool       // the reader runs handlers and will write what they queue
 	closing   bool       // a close frame is queued; nothing more is accepted
+	pingSlot  uint8      // which of the keepalive's slots pings it; set before it is shared
 	groups    map[string]struct{}
 	state     map[string]any
 	hardClose *time.Timer
@@ -503,7 +504,8 @@ func (c *Client) readMessage(st *readState) bool {
 	if !s.accept() {
 		return true // Shutdown has begun: the message is not taken
 	}
-	s.handOver(c, c.messageTask(kind, buf.Bytes()))
+	in, task := c.messageTask(kind, buf.Bytes())
+	s.handOver(c, in, task)
 	return true
 }
 
@@ -518,36 +520,34 @@ func putMessageBuf(b *bytes.Buffer) {
 }
 
 // messageTask decodes one frame and returns what the handler loop is to do
-// with it: run its handler, or answer with an error. Errors, too, go
-// through the loop, so that they come after the replies to the client's
-// earlier messages. It returns nil for a frame that needs nothing (_pong).
-func (c *Client) messageTask(kind int, data []byte) func() {
+// with it: run its handler (in, with task nil), or answer with an error
+// (task). Errors, too, go through the loop, so that they come after the
+// replies to the client's earlier messages. For a frame that needs nothing
+// (_pong), both are empty.
+func (c *Client) messageTask(kind int, data []byte) (in incoming, task func()) {
 	s := c.server
 	switch {
 	case kind != websocket.TextMessage:
-		return func() {
+		return in, func() {
 			c.sendError(nil, "", `wszero takes text frames holding JSON, like {"op": "hello"}; this was a binary frame`)
 		}
 	case !utf8.Valid(data):
-		return func() {
+		return in, func() {
 			c.sendError(nil, "", `the message is not valid UTF-8 text, which WebSocket text frames and JSON must be: send a JSON object like {"op": "hello"}`)
 		}
 	}
-	in, err := s.decode(data)
-	switch {
-	case err != nil:
+	decoded, err := s.decode(data)
+	if err != nil {
 		msg := err.Error()
-		return func() {
+		return in, func() {
 			// An op the client may not send is refused for that, whatever
 			// else is wrong with the message.
-			if in.h == nil || !s.refused(c, in.ref, in.op) {
-				c.sendError(in.ref, in.op, msg)
+			if decoded.h == nil || !s.refused(c, decoded.ref, decoded.op) {
+				c.sendError(decoded.ref, decoded.op, msg)
 			}
 		}
-	case in.h != nil:
-		return func() { s.dispatch(c, in) }
 	}
-	return nil
+	return decoded, nil
 }
 
 // drain says goodbye to a peer that may still be sending (a message too

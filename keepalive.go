@@ -20,7 +20,8 @@ type keepalive struct {
 	mu      sync.Mutex
 	timer   *time.Timer // nil while no client is connected
 	next    time.Time   // when timer fires
-	slot    uint64      // the slot the next tick pings
+	slot    uint8       // the slot the next tick pings
+	joined  uint8       // counts new clients, to spread them over slots
 	stopped bool
 	appPing []byte // the _ping message, the same for every client
 }
@@ -31,6 +32,19 @@ type keepalive struct {
 // doubt it.
 func pingMessage(every time.Duration) []byte {
 	return []byte(fmt.Sprintf(`{"op":%q,"every":%d}`, opPing, max(every, 0).Milliseconds()))
+}
+
+// slotForNewClient returns the slot of a client that connects now: one of
+// those the coming round pings in its second half, in turn, so that a
+// client's first ping comes more than half an interval, and at most a
+// whole one, after it connected (never at once, and never later than the
+// page expects), and a class that connects at once is spread over four
+// slots.
+func (k *keepalive) slotForNewClient() uint8 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.joined++
+	return uint8((k.slot + keepaliveSlots/2 + k.joined%(keepaliveSlots/2)) % keepaliveSlots)
 }
 
 // startPing includes a newly connected client in the keepalive.
@@ -61,8 +75,8 @@ func (s *Server) keepaliveTick() time.Duration {
 
 // pingSlot sends a WebSocket ping and a _ping message to the clients of
 // the next slot, and sets the timer for the slot after, unless no client
-// is left. A client's slot is its connection number modulo the slots, so
-// each is pinged once every keepaliveSlots ticks: once a ping interval.
+// is left. Each client is pinged once every keepaliveSlots ticks: once a
+// ping interval.
 func (s *Server) pingSlot() {
 	k := &s.keep
 	k.mu.Lock()
@@ -86,7 +100,7 @@ func (s *Server) pingSlot() {
 	appPing := k.appPing
 	k.mu.Unlock()
 	for _, c := range clients {
-		if c.seq%keepaliveSlots == slot && c.enqueue(outFrame{kind: framePing}) == nil {
+		if c.pingSlot == slot && c.enqueue(outFrame{kind: framePing}) == nil {
 			_ = c.enqueue(outFrame{kind: frameText, data: appPing})
 		}
 	}

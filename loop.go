@@ -39,18 +39,26 @@ func (s *Server) submit(fn func()) bool {
 }
 
 // submitFrom is submit, called by reader, the reader of a client, or nil.
-// When the loop is idle, the reader runs the waiting tasks itself, once
-// through, instead of starting a goroutine whose stack would grow again for
-// each message; what is queued meanwhile goes to a goroutine of its own, so
-// that no reader is kept from its own client for long. What those tasks
-// send to the reader's own client, the reader then writes itself, rather
-// than starting a writer goroutine for it.
+// When the loop is idle, the reader runs fn itself, instead of starting a
+// goroutine whose stack would grow again for each message; what is queued
+// meanwhile goes to a goroutine of its own, so that no reader is kept from
+// its own client for long. What fn sends to the reader's own client, the
+// reader then writes itself, rather than starting a writer goroutine.
 func (s *Server) submitFrom(fn func(), reader *Client) bool {
 	if s.opts.parallel {
 		fn()
 		return true
 	}
 	l := &s.loop
+	if reader != nil {
+		switch l.claim() {
+		case claimed:
+			l.runClaimed(reader, fn)
+			return true
+		case claimStopped:
+			return false
+		}
+	}
 	l.mu.Lock()
 	for len(l.queue) >= loopQueue && !l.stopped {
 		l.notFull.Wait()
@@ -65,27 +73,57 @@ func (s *Server) submitFrom(fn func(), reader *Client) bool {
 		return true
 	}
 	l.running = true
-	if reader == nil {
-		l.mu.Unlock()
-		go l.run()
-		return true
-	}
 	l.mu.Unlock()
-	reader.holdWrites()
-	defer reader.releaseWrites()
-	if l.step() {
-		l.mu.Lock()
-		if len(l.queue) > 0 {
-			go l.run()
-		} else {
-			l.running = false
-			if l.stopped {
-				l.closeDoneLocked()
-			}
-		}
-		l.mu.Unlock()
-	}
+	go l.run()
 	return true
+}
+
+// claimResult is what claim found.
+type claimResult uint8
+
+const (
+	claimed      claimResult = iota // the loop was idle: the caller runs a task now
+	claimBusy                       // the loop runs, or tasks wait: queue the task
+	claimStopped                    // Shutdown has stopped the loop
+)
+
+// claim makes the caller the loop's runner, for one task, when the loop
+// is idle; the caller then runs the task and calls runClaimed's ending,
+// release.
+func (l *handlerLoop) claim() claimResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.stopped:
+		return claimStopped
+	case l.running: // tasks may be waiting: they come first
+		return claimBusy
+	}
+	l.running = true
+	return claimed
+}
+
+// runClaimed runs fn for reader, after claim, and then releases the loop.
+func (l *handlerLoop) runClaimed(reader *Client, fn func()) {
+	reader.holdWrites()
+	fn()
+	l.release()
+	reader.releaseWrites()
+}
+
+// release ends a claim: what was queued meanwhile goes to a goroutine of
+// its own.
+func (l *handlerLoop) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.queue) > 0 {
+		go l.run()
+		return
+	}
+	l.running = false
+	if l.stopped {
+		l.closeDoneLocked()
+	}
 }
 
 // run runs the waiting tasks, in order, until there are none.

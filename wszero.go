@@ -284,6 +284,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if s.opts.ratePerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(s.opts.ratePerSecond), s.opts.rateBurst)
 	}
+	c.pingSlot = s.keep.slotForNewClient()
 	registered := s.addClient(c)
 	// The 101 response goes out only now: once a client has seen it, it is
 	// in the server's list, and no broadcast can miss it. Should the write
@@ -617,12 +618,32 @@ func (s *Server) accept() bool {
 	return true
 }
 
-// handOver runs task, for a message that accept took from c, on the
-// handler loop.
-func (s *Server) handOver(c *Client, task func()) {
-	if task == nil {
+// handOver runs, on the handler loop, in's handler or task, for a message
+// that accept took from c (see messageTask). When the loop is idle, c's
+// reader runs the handler itself, with nothing allocated for it.
+func (s *Server) handOver(c *Client, in incoming, task func()) {
+	switch {
+	case task == nil && in.h == nil:
+		s.inflight.Done() // nothing to do
+		return
+	case task == nil && s.opts.parallel:
+		s.dispatch(c, in)
 		s.inflight.Done()
 		return
+	case task == nil:
+		switch s.loop.claim() {
+		case claimed:
+			c.holdWrites()
+			s.dispatch(c, in)
+			s.inflight.Done()
+			s.loop.release()
+			c.releaseWrites()
+			return
+		case claimStopped:
+			s.inflight.Done() // the loop has stopped: the message is dropped
+			return
+		}
+		task = func() { s.dispatch(c, in) }
 	}
 	if !s.submitFrom(func() {
 		defer s.inflight.Done()
