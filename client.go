@@ -478,13 +478,16 @@ func (c *Client) readMessage(st *readState) bool {
 		return false
 	}
 	c.touch()
-	buf := messageBufs.Get().(*bytes.Buffer)
-	defer putMessageBuf(buf)
-	buf.Reset()
-	n, err := buf.ReadFrom(io.LimitReader(r, s.opts.maxMessageSize+1))
+	mb := messageBufs.Get().(*messageBuf)
+	defer putMessageBuf(mb)
+	mb.buf.Reset()
+	mb.limit = io.LimitedReader{R: r, N: s.opts.maxMessageSize + 1}
+	n, err := mb.buf.ReadFrom(&mb.limit)
+	mb.limit.R = nil
 	if err != nil {
 		return false
 	}
+	buf := &mb.buf
 	if n > s.opts.maxMessageSize {
 		st.code, st.drain = closeTooBig, true
 		st.reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
@@ -509,13 +512,19 @@ func (c *Client) readMessage(st *readState) bool {
 	return true
 }
 
-// messageBufs hold messages while the reader decodes them (what outlives
-// decoding is copied): a connection keeps none between messages.
-var messageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// messageBuf holds a message while the reader decodes it (what outlives
+// decoding is copied), with the reader that limits its size.
+type messageBuf struct {
+	buf   bytes.Buffer
+	limit io.LimitedReader
+}
 
-func putMessageBuf(b *bytes.Buffer) {
-	if b.Cap() <= 16<<10 { // do not keep a big message's buffer alive
-		messageBufs.Put(b)
+// messageBufs keep messageBufs between messages: a connection holds none.
+var messageBufs = sync.Pool{New: func() any { return new(messageBuf) }}
+
+func putMessageBuf(mb *messageBuf) {
+	if mb.buf.Cap() <= 16<<10 { // do not keep a big message's buffer alive
+		messageBufs.Put(mb)
 	}
 }
 
