@@ -487,7 +487,6 @@ func (c *Client) readMessage(st *readState) bool {
 	if err != nil {
 		return false
 	}
-	buf := &mb.buf
 	if n > s.opts.maxMessageSize {
 		st.code, st.drain = closeTooBig, true
 		st.reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
@@ -507,7 +506,7 @@ func (c *Client) readMessage(st *readState) bool {
 	if !s.accept() {
 		return true // Shutdown has begun: the message is not taken
 	}
-	in, task := c.messageTask(kind, buf.Bytes())
+	in, task := c.messageTask(kind, mb.buf.Bytes())
 	s.handOver(c, in, task)
 	return true
 }

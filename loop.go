@@ -35,30 +35,11 @@ func (l *handlerLoop) init() {
 // that readers stop reading from a client while the loop is behind. After
 // Shutdown, fn is dropped and submit reports false.
 func (s *Server) submit(fn func()) bool {
-	return s.submitFrom(fn, nil)
-}
-
-// submitFrom is submit, called by reader, the reader of a client, or nil.
-// When the loop is idle, the reader runs fn itself, instead of starting a
-// goroutine whose stack would grow again for each message; what is queued
-// meanwhile goes to a goroutine of its own, so that no reader is kept from
-// its own client for long. What fn sends to the reader's own client, the
-// reader then writes itself, rather than starting a writer goroutine.
-func (s *Server) submitFrom(fn func(), reader *Client) bool {
 	if s.opts.parallel {
 		fn()
 		return true
 	}
 	l := &s.loop
-	if reader != nil {
-		switch l.claim() {
-		case claimed:
-			l.runClaimed(reader, fn)
-			return true
-		case claimStopped:
-			return false
-		}
-	}
 	l.mu.Lock()
 	for len(l.queue) >= loopQueue && !l.stopped {
 		l.notFull.Wait()
@@ -88,8 +69,9 @@ const (
 )
 
 // claim makes the caller the loop's runner, for one task, when the loop
-// is idle; the caller then runs the task and calls runClaimed's ending,
-// release.
+// is idle: a client's reader then runs its message's handler itself,
+// instead of starting a goroutine whose stack would grow again for each
+// message, and calls release after.
 func (l *handlerLoop) claim() claimResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -101,14 +83,6 @@ func (l *handlerLoop) claim() claimResult {
 	}
 	l.running = true
 	return claimed
-}
-
-// runClaimed runs fn for reader, after claim, and then releases the loop.
-func (l *handlerLoop) runClaimed(reader *Client, fn func()) {
-	reader.holdWrites()
-	fn()
-	l.release()
-	reader.releaseWrites()
 }
 
 // release ends a claim: what was queued meanwhile goes to a goroutine of

@@ -620,35 +620,44 @@ func (s *Server) accept() bool {
 
 // handOver runs, on the handler loop, in's handler or task, for a message
 // that accept took from c (see messageTask). When the loop is idle, c's
-// reader runs the handler itself, with nothing allocated for it.
+// reader runs it itself, with nothing allocated for it, and writes what it
+// sends to c (holdWrites); what is queued meanwhile goes to a goroutine of
+// its own, so that no reader is kept from its own client for long.
 func (s *Server) handOver(c *Client, in incoming, task func()) {
-	switch {
-	case task == nil && in.h == nil:
+	if task == nil && in.h == nil {
 		s.inflight.Done() // nothing to do
 		return
-	case task == nil && s.opts.parallel:
-		s.dispatch(c, in)
+	}
+	if s.opts.parallel { // on the reader, which keeps the client's order
+		s.runMessage(c, in, task)
 		s.inflight.Done()
 		return
-	case task == nil:
-		switch s.loop.claim() {
-		case claimed:
-			c.holdWrites()
-			s.dispatch(c, in)
-			s.inflight.Done()
-			s.loop.release()
-			c.releaseWrites()
-			return
-		case claimStopped:
-			s.inflight.Done() // the loop has stopped: the message is dropped
-			return
-		}
-		task = func() { s.dispatch(c, in) }
 	}
-	if !s.submitFrom(func() {
+	switch s.loop.claim() {
+	case claimed:
+		c.holdWrites()
+		s.runMessage(c, in, task)
+		s.inflight.Done()
+		s.loop.release()
+		c.releaseWrites()
+		return
+	case claimStopped:
+		s.inflight.Done() // the message is dropped
+		return
+	}
+	if !s.submit(func() {
 		defer s.inflight.Done()
-		task()
-	}, c) {
-		s.inflight.Done() // the loop has stopped: the task is dropped
+		s.runMessage(c, in, task)
+	}) {
+		s.inflight.Done() // the loop has stopped: the message is dropped
 	}
+}
+
+// runMessage runs task, or else in's handler.
+func (s *Server) runMessage(c *Client, in incoming, task func()) {
+	if task != nil {
+		task()
+		return
+	}
+	s.dispatch(c, in)
 }
