@@ -30,10 +30,7 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 	if addr == "" {
 		addr = ":https"
 	}
-	s.mu.RLock()
-	closing := s.closing
-	s.mu.RUnlock()
-	if closing {
+	if s.isClosing() {
 		return http.ErrServerClosed
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)

@@ -232,10 +232,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This is the wszero WebSocket endpoint: open the web page instead, and its script connects here.", http.StatusBadRequest)
 		return
 	}
-	s.mu.RLock()
-	closing := s.closing
-	s.mu.RUnlock()
-	if closing {
+	if s.isClosing() {
 		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
@@ -435,10 +432,7 @@ func (s *Server) ListenAndServe(addr string) error {
 	if addr == "" {
 		addr = ":http"
 	}
-	s.mu.RLock()
-	closing := s.closing
-	s.mu.RUnlock()
-	if closing {
+	if s.isClosing() {
 		return http.ErrServerClosed
 	}
 	l, err := net.Listen("tcp", addr)
@@ -446,6 +440,13 @@ func (s *Server) ListenAndServe(addr string) error {
 		return err
 	}
 	return s.serve(l, nil)
+}
+
+// isClosing reports whether Shutdown has begun.
+func (s *Server) isClosing() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closing
 }
 
 // serve serves s on an open listener, over TLS with tlsConfig unless it is

@@ -165,10 +165,10 @@ func results(t reflect.Type) string {
 
 // Bind turns the keys of a message into the argument the handler takes
 // after its leading one: a map[string]any for InputParams (the caller
-// converts it to its Params type where it wants one), a reflect.Value for
-// InputStruct (a pointer to the bound value, which an interface holds
-// without allocating), nil for InputNone. The error, meant for the sender,
-// names op and the key at fault.
+// converts it to its Params type where it wants one), a pointer to the
+// bound struct for InputStruct (which an interface holds without
+// allocating; Call passes it, or what it points to), nil for InputNone.
+// The error, meant for the sender, names op and the key at fault.
 func (h *Handler) Bind(op string, raw map[string]json.RawMessage) (any, error) {
 	switch h.Input {
 	case InputParams:
