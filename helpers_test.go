@@ -35,13 +35,18 @@ func quiet() Option {
 func startServer(t testing.TB, s *Server) *httptest.Server {
 	t.Helper()
 	ts := httptest.NewServer(s)
+	shutDownAtEnd(t, s, ts)
+	return ts
+}
+
+// shutDownAtEnd shuts s down, then closes ts, when the test ends.
+func shutDownAtEnd(t testing.TB, s *Server, ts *httptest.Server) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
 		require.NoError(t, s.Shutdown(ctx))
 		ts.Close()
 	})
-	return ts
 }
 
 // newTestServer makes a quiet server with opts and serves it.

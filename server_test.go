@@ -151,12 +151,7 @@ func startSmallBufferServer(t testing.TB, s *Server) *httptest.Server {
 	ts := httptest.NewUnstartedServer(s)
 	ts.Listener = smallBuffers{ts.Listener}
 	ts.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		require.NoError(t, s.Shutdown(ctx))
-		ts.Close()
-	})
+	shutDownAtEnd(t, s, ts)
 	return ts
 }
 
