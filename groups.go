@@ -3,6 +3,8 @@ package wszero
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -170,12 +172,9 @@ func (c *Client) RemoveFromGroup(group string) {
 // Groups returns the names of the groups the client is in, sorted.
 func (c *Client) Groups() []string {
 	c.mu.Lock()
-	names := make([]string, 0, len(c.groups))
-	for g := range c.groups {
-		names = append(names, g)
-	}
-	c.mu.Unlock()
-	sort.Strings(names)
+	defer c.mu.Unlock()
+	names := slices.AppendSeq(make([]string, 0, len(c.groups)), maps.Keys(c.groups)) // empty, not nil, with none
+	slices.Sort(names)
 	return names
 }
 

@@ -32,11 +32,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -272,12 +273,7 @@ func (c *Conn) handlerFor(op string) *handler {
 func (c *Conn) handlerOps() []string {
 	c.hmu.RLock()
 	defer c.hmu.RUnlock()
-	ops := make([]string, 0, len(c.handlers))
-	for op := range c.handlers {
-		ops = append(ops, op)
-	}
-	sort.Strings(ops)
-	return ops
+	return slices.Sorted(maps.Keys(c.handlers))
 }
 
 // Send sends the message {"op": op, …params} to the server, which runs its

@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	neturl "net/url"
 	"slices"
 	"strconv"
@@ -517,12 +518,9 @@ func (b *Broker) syncGroup(group string) {
 func (b *Broker) Groups() []string {
 	b.subsMu.Lock()
 	defer b.subsMu.Unlock()
-	groups := make([]string, 0, len(b.subs))
-	for g := range b.subs {
-		groups = append(groups, g)
-	}
-	slices.Sort(groups)
-	return groups
+	names := slices.AppendSeq(make([]string, 0, len(b.subs)), maps.Keys(b.subs)) // empty, not nil, with none
+	slices.Sort(names)
+	return names
 }
 
 func (b *Broker) subjectAll() string { return b.opts.prefix + ".all" }
