@@ -21,7 +21,7 @@ import (
 // fakeClient returns a client of s with no connection, registered with the
 // server, whose frames stay in its queue.
 func fakeClient(s *Server) *Client {
-	c := &Client{id: newClientID(), server: s, writing: true, connClosed: make(chan struct{}), readerGone: make(chan struct{})}
+	c := &Client{id: newClientID(), server: s, send: sendQueue{writing: true}, connClosed: make(chan struct{}), readerGone: make(chan struct{})}
 	s.mu.Lock()
 	s.nextSeq++
 	c.seq = s.nextSeq
@@ -34,8 +34,8 @@ func fakeClient(s *Server) *Client {
 // emptyQueue drops what was queued for c, as its writer would.
 func emptyQueue(c *Client) {
 	c.mu.Lock()
-	clear(c.queue)
-	c.queue, c.queued = c.queue[:0], 0
+	clear(c.send.frames)
+	c.send.frames, c.send.bytes = c.send.frames[:0], 0
 	c.mu.Unlock()
 }
 
@@ -65,12 +65,12 @@ func BenchmarkDispatch(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for i := 0; i < b.N; i++ {
-				in, task := c.messageTask(websocket.TextMessage, data)
-				if task != nil {
-					b.Fatalf("%s: not a message for a handler", tc.msg)
+				m := s.decodeFrame(websocket.TextMessage, data)
+				if m.problem != "" {
+					b.Fatalf("%s: %s", tc.msg, m.problem)
 				}
-				s.dispatch(c, in)
-				if len(c.queue) > 0 {
+				s.dispatch(c, m)
+				if len(c.send.frames) > 0 {
 					emptyQueue(c)
 				}
 			}

@@ -195,17 +195,6 @@ func (s *Server) newClientID() string {
 //
 // For a client of this server it returns ErrClosed when the client has
 // gone. For a client of another node it returns once the message is handed
-// to the broker: if that client has gone, the message is dropped there.
-func SendTo(clientID, op string, params any) error {
-	return Default().SendTo(clientID, op, params)
-}
-
-// SendTo sends {"op": op, …params} to the client whose ID is clientID,
-// wherever it is connected: on this server, or on another node of the
-// cluster (WithBroker). params takes the same forms as in Client.Send.
-//
-// For a client of this server it returns ErrClosed when the client has
-// gone. For a client of another node it returns once the message is handed
 // to the broker, without waiting: if that client has gone, the message is
 // dropped there.
 func (s *Server) SendTo(clientID, op string, params any) error {

@@ -216,17 +216,17 @@ func TestBroadcastIsPreparedOnce(t *testing.T) {
 	// Hold the writers, so that the queued frames can be looked at.
 	for _, c := range clients {
 		c.mu.Lock()
-		c.writing = true
+		c.send.writing = true
 		c.mu.Unlock()
 	}
 	require.NoError(t, s.Broadcast("news", Params{"n": 1}))
 	var prepared []*preparedFrame
 	for _, c := range clients {
 		c.mu.Lock()
-		require.Len(t, c.queue, 1)
-		require.NotNil(t, c.queue[0].prepared)
-		prepared = append(prepared, c.queue[0].prepared)
-		c.writing = false
+		require.Len(t, c.send.frames, 1)
+		require.NotNil(t, c.send.frames[0].prepared)
+		prepared = append(prepared, c.send.frames[0].prepared)
+		c.send.writing = false
 		c.startWriterLocked()
 		c.mu.Unlock()
 	}

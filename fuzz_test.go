@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wszero/wszero/internal/binding"
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // logRecorder keeps a server's log lines.
@@ -131,27 +132,21 @@ func FuzzDecodeAndBind(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// A client that is never connected: with writing set, no writer
 		// starts, and what the server sends it stays in its queue.
-		c := &Client{id: "fuzz", server: s, writing: true, connClosed: make(chan struct{})}
-		in, err := s.decode(data)
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatalf("decode(%q) returned an empty error", data)
-			}
-			if in.ref != nil && !binding.IsScalar(in.ref) {
-				t.Fatalf("decode(%q) kept the _ref %q", data, in.ref)
-			}
-			c.sendError(in.ref, in.op, err.Error()) // as the reader does
-		} else if in.h == nil {
-			if in.op != "" || !strings.Contains(string(data), opPong) {
-				t.Fatalf("decode(%q) found no handler and no error", data)
-			}
-		} else {
-			s.run(c, in)
+		c := &Client{id: "fuzz", server: s, send: sendQueue{writing: true}, connClosed: make(chan struct{})}
+		m := s.decode(data)
+		switch {
+		case m.problem == unworded:
+			t.Fatalf("decode(%q) gave an error without words", data)
+		case m.problem != "" && m.ref != nil && !binding.IsScalar(m.ref):
+			t.Fatalf("decode(%q) kept the _ref %q", data, m.ref)
+		case m.empty() && (m.op != "" || !strings.Contains(string(data), protocol.OpPong)):
+			t.Fatalf("decode(%q) found no handler and no error", data)
 		}
+		s.dispatch(c, m) // as the handler loop does
 		if logged := log.take(); logged != "" {
 			t.Fatalf("handling %q logged:\n%s", data, logged)
 		}
-		checkAnswer(t, data, in.ref, err != nil, c.queue)
+		checkAnswer(t, data, m.ref, m.problem != "", c.send.frames)
 	})
 }
 

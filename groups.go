@@ -8,19 +8,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/wszero/wszero/internal/binding"
+	"github.com/wszero/wszero/internal/protocol"
 )
-
-// Broadcast sends {"op": op, …params} to every client of the default server.
-func Broadcast(op string, params any) error {
-	return Default().Broadcast(op, params)
-}
-
-// BroadcastTo sends {"op": op, …params} to every member of group on the
-// default server.
-func BroadcastTo(group, op string, params any) error {
-	return Default().BroadcastTo(group, op, params)
-}
 
 // Broadcast sends {"op": op, …params} to every connected client, on every
 // node of the cluster with WithBroker. The message is encoded once for
@@ -128,7 +117,7 @@ func (c *Client) AddToGroup(group string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.mu.Lock()
-	if s.clients[c.id] != c || c.closing {
+	if s.clients[c.id] != c || c.send.closing {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: it cannot join %.40q", ErrClosed, group)
 	}
@@ -197,43 +186,10 @@ func checkGroupName(group string) error {
 	switch {
 	case group == "":
 		return errors.New(`wszero: a group needs a name, like "team-red"`)
-	case strings.HasPrefix(group, "_"):
+	case strings.HasPrefix(group, protocol.ReservedPrefix):
 		return fmt.Errorf(`wszero: group %q: names starting with "_" are reserved for wszero; choose a name without the "_"`, group)
 	}
 	return nil
-}
-
-// checkSendOp refuses ops a server may not send.
-func checkSendOp(op string) error {
-	if err := binding.CheckSendOp(op); err != nil {
-		return fmt.Errorf("wszero: %w", err)
-	}
-	return nil
-}
-
-// prepare encodes a broadcast once and frames it once for all members.
-func prepare(op string, params any) (*preparedFrame, []byte, error) {
-	if err := checkSendOp(op); err != nil {
-		return nil, nil, err
-	}
-	data, err := encodeMessage(op, params)
-	if err != nil {
-		return nil, nil, err
-	}
-	return newPreparedFrame(data), data, nil
-}
-
-// encodeMessage renders {"op": op, …params}. op comes first and wins over
-// an "op" key in params.
-func encodeMessage(op string, params any) ([]byte, error) {
-	if p, ok := params.(Params); ok {
-		params = map[string]any(p)
-	}
-	data, err := binding.EncodeMessage(op, params)
-	if err != nil {
-		return nil, fmt.Errorf("wszero: %w", err)
-	}
-	return data, nil
 }
 
 // sortByArrival orders clients by when they connected.

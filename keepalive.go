@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // keepaliveSlots is how many parts the ping interval is cut into. Each
@@ -31,7 +33,7 @@ type keepalive struct {
 // page that the connection is alive, and how long to wait before it may
 // doubt it.
 func pingMessage(every time.Duration) []byte {
-	return []byte(fmt.Sprintf(`{"op":%q,"every":%d}`, opPing, max(every, 0).Milliseconds()))
+	return []byte(fmt.Sprintf(`{%q:%q,%q:%d}`, protocol.KeyOp, protocol.OpPing, protocol.KeyEvery, max(every, 0).Milliseconds()))
 }
 
 // slotForNewClient returns the slot of a client that connects now: one of

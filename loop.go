@@ -2,9 +2,9 @@ package wszero
 
 import (
 	"fmt"
+	"net/http"
 	"runtime/debug"
 	"sync"
-	"time"
 )
 
 // handlerLoop runs tasks one at a time, in the order they were submitted.
@@ -27,6 +27,80 @@ const loopQueue = 1024
 func (l *handlerLoop) init() {
 	l.notFull.L = &l.mu
 	l.done = make(chan struct{})
+}
+
+// handOver hands a message that accept took from c to the handler loop,
+// which dispatches it. When the loop is idle, c's reader dispatches it
+// itself, with nothing allocated for it, and writes what it sends to c
+// (holdWrites); what is queued meanwhile goes to a goroutine of its own,
+// so that no reader is kept from its own client for long. With parallel
+// handlers the reader dispatches every message, which keeps the client's
+// order.
+func (s *Server) handOver(c *Client, m message) {
+	if m.empty() {
+		s.inflight.Done() // nothing to do
+		return
+	}
+	if s.opts.parallel {
+		s.dispatch(c, m)
+		s.inflight.Done()
+		return
+	}
+	switch s.loop.claim() {
+	case claimed:
+		c.holdWrites()
+		s.dispatch(c, m)
+		s.inflight.Done()
+		s.loop.release()
+		c.releaseWrites()
+		return
+	case claimStopped:
+		s.inflight.Done() // the message is dropped
+		return
+	}
+	if !s.submit(func() {
+		defer s.inflight.Done()
+		s.dispatch(c, m)
+	}) {
+		s.inflight.Done() // the loop has stopped: the message is dropped
+	}
+}
+
+// Do runs fn on the handler loop and returns once fn has returned, so that
+// code outside the handlers — an HTTP handler, a goroutine of the
+// program's own — may use the same variables as the handlers without a
+// lock. fn runs after the handlers and callbacks already waiting, and
+// before those that come later. With WithParallelHandlers, which has no
+// single loop, fn runs on the calling goroutine.
+//
+// A panic in fn is recovered and logged, and Do returns an error that says
+// so. Once Shutdown has stopped the loop, fn does not run and Do returns
+// http.ErrServerClosed.
+//
+// Do must not be called from a handler or an Every or After callback:
+// those already run on the loop, where Do would wait for itself forever.
+// Call fn directly there.
+func (s *Server) Do(fn func()) error {
+	if fn == nil {
+		panic("wszero.Do(nil): give a function to run")
+	}
+	done := make(chan struct{})
+	var err error
+	task := func() {
+		defer close(done)
+		defer func() {
+			if v := recover(); v != nil {
+				s.logger().Error("wszero: a function given to Do panicked", "panic", v, "stack", string(debug.Stack()))
+				err = fmt.Errorf("wszero: the function given to Do panicked: %v", v)
+			}
+		}()
+		fn()
+	}
+	if !s.submit(task) {
+		return http.ErrServerClosed
+	}
+	<-done
+	return err
 }
 
 // submit runs fn on the handler loop, or on the calling goroutine when
@@ -152,159 +226,4 @@ func (l *handlerLoop) stop() {
 	}
 	l.mu.Unlock()
 	<-l.done
-}
-
-// Timer is a callback scheduled by Every or After. Ignoring it is fine;
-// keep it to stop the callback.
-type Timer struct {
-	s       *Server
-	fn      func()
-	every   time.Duration // 0 for After
-	mu      sync.Mutex
-	t       *time.Timer
-	next    time.Time
-	stopped bool
-}
-
-// Stop stops the timer: its callback does not run again. It is safe to call
-// more than once, and from inside the callback.
-func (t *Timer) Stop() {
-	t.mu.Lock()
-	t.stopped = true
-	if t.t != nil {
-		t.t.Stop()
-	}
-	t.mu.Unlock()
-	t.s.timer.forget(t)
-}
-
-// timers tracks a server's live timers so that Shutdown can stop them.
-type timers struct {
-	mu     sync.Mutex
-	live   map[*Timer]struct{}
-	closed bool
-	// firing is held for reading while a timer hands its callback to the
-	// loop (or, with parallel handlers, runs it), so that stopAll can wait
-	// for callbacks under way.
-	firing sync.RWMutex
-}
-
-func (ts *timers) add(t *Timer) bool {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.closed {
-		return false
-	}
-	if ts.live == nil {
-		ts.live = make(map[*Timer]struct{})
-	}
-	ts.live[t] = struct{}{}
-	return true
-}
-
-func (ts *timers) forget(t *Timer) {
-	ts.mu.Lock()
-	delete(ts.live, t)
-	ts.mu.Unlock()
-}
-
-// stopAll stops every timer, and waits for the callbacks already running
-// on their own goroutines (with parallel handlers) to return.
-func (ts *timers) stopAll() {
-	ts.mu.Lock()
-	ts.closed = true
-	live := ts.live
-	ts.live = nil
-	ts.mu.Unlock()
-	for t := range live {
-		t.Stop()
-	}
-	// Wait for callbacks under way: fire holds firing while it runs one.
-	ts.firing.Lock()
-	defer ts.firing.Unlock()
-}
-
-// Every runs fn every d on the default server's handler loop.
-func Every(d time.Duration, fn func()) *Timer { return Default().Every(d, fn) }
-
-// After runs fn once, after d, on the default server's handler loop.
-func After(d time.Duration, fn func()) *Timer { return Default().After(d, fn) }
-
-// Every runs fn every d, on the handler loop, so fn may use the same
-// variables as the handlers. Ticks keep to the clock: a slow fn delays the
-// next tick rather than piling ticks up. It returns a Timer that stops it.
-func (s *Server) Every(d time.Duration, fn func()) *Timer {
-	if d <= 0 || fn == nil {
-		panic(fmt.Sprintf("wszero.Every(%v, fn): give a duration above 0, like time.Second, and a function", d))
-	}
-	return s.schedule(d, d, fn)
-}
-
-// After runs fn once, after d, on the handler loop. It returns a Timer that
-// cancels it.
-func (s *Server) After(d time.Duration, fn func()) *Timer {
-	if fn == nil {
-		panic("wszero.After: give a function to run")
-	}
-	return s.schedule(d, 0, fn)
-}
-
-func (s *Server) schedule(first, every time.Duration, fn func()) *Timer {
-	t := &Timer{s: s, fn: fn, every: every, next: time.Now().Add(first)}
-	if !s.timer.add(t) {
-		t.stopped = true
-		return t
-	}
-	t.mu.Lock()
-	t.t = time.AfterFunc(first, t.fire)
-	t.mu.Unlock()
-	return t
-}
-
-// fire hands the callback to the loop; the loop re-arms a repeating timer
-// once the callback has run.
-func (t *Timer) fire() {
-	ts := &t.s.timer
-	ts.firing.RLock()
-	defer ts.firing.RUnlock()
-	t.mu.Lock()
-	stopped := t.stopped
-	t.mu.Unlock()
-	if stopped {
-		return
-	}
-	t.s.submit(func() {
-		t.mu.Lock()
-		stopped := t.stopped
-		t.mu.Unlock()
-		if stopped {
-			return
-		}
-		t.run()
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if t.stopped {
-			return
-		}
-		if t.every == 0 {
-			t.stopped = true
-			t.s.timer.forget(t)
-			return
-		}
-		now := time.Now()
-		for !t.next.After(now) {
-			t.next = t.next.Add(t.every)
-		}
-		t.t.Reset(t.next.Sub(now))
-	})
-}
-
-// run calls the callback, recovering a panic so the loop goes on.
-func (t *Timer) run() {
-	defer func() {
-		if v := recover(); v != nil {
-			t.s.logger().Error("wszero: Every/After callback panicked", "panic", v, "stack", string(debug.Stack()))
-		}
-	}()
-	t.fn()
 }

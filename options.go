@@ -9,6 +9,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // Option configures a Server; pass options to New.
@@ -310,7 +312,7 @@ func WithAuthenticate(authenticate func(r *http.Request) (identity any, err erro
 // are never guarded.
 func WithGuard(op string, guard func(c *Client) error) Option {
 	switch {
-	case op == "" || strings.HasPrefix(op, "_") || op == opConnect || op == opDisconnect:
+	case op == "" || strings.HasPrefix(op, protocol.ReservedPrefix) || op == protocol.OpConnect || op == protocol.OpDisconnect:
 		panic(fmt.Sprintf("wszero.WithGuard(%q, …): guard an op that clients send, like \"kick\"", op))
 	case guard == nil:
 		panic(fmt.Sprintf("wszero.WithGuard(%q, nil): give it a function that returns an error to refuse", op))

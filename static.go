@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"html"
 	"io/fs"
 	"net/http"
 	"os"
@@ -17,6 +18,22 @@ import (
 
 	"github.com/evanw/esbuild/pkg/api"
 )
+
+// useStatic serves the files in dir, bundling TypeScript and JSX on
+// request and logging build errors. Call it before serving.
+func (s *Server) useStatic(dir string) {
+	s.useStaticReporting(dir, func(msg string) { s.logger().Error(msg) })
+}
+
+// useStaticReporting is useStatic with build errors sent to report.
+func (s *Server) useStaticReporting(dir string, report func(string)) {
+	sf, err := newStaticFiles(dir, report)
+	if err != nil {
+		s.opts.static = http.FileServer(http.Dir(dir))
+		return
+	}
+	s.opts.static = sf
+}
 
 // staticFiles serves a folder, bundling .ts, .tsx and .jsx files with
 // esbuild when they are requested, so that TypeScript and JSX work without
@@ -232,3 +249,39 @@ func folderFingerprint(dir string) uint64 {
 	})
 	return h.Sum64()
 }
+
+// serveWelcome shows what to create when there is no static folder.
+func serveWelcome(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprint(w, welcomePage)
+}
+
+var welcomePage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>wszero is running</title>
+<style>body{font:18px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}
+pre{background:#f3f3f3;padding:1rem;border-radius:.5rem;overflow:auto}code{font-size:16px}</style></head>
+<body>
+<h1>wszero is running 🎉</h1>
+<p>Your server works. Now give it a page: make a folder called <code>static</code> next to your
+<code>main.go</code>, and put a file called <code>index.html</code> in it, like this one:</p>
+<pre><code>` + html.EscapeString(`<!doctype html>
+<script src="/wszero.js"></script>
+<input id="text"> <button onclick="send()">Send</button>
+<ul id="list"></ul>
+<script>
+  function send() { send_message({op: "announce", text: text.value}) }
+  HANDLERS.announce = function (msg) {
+    const li = document.createElement("li")
+    li.textContent = msg.text
+    list.append(li)
+  }
+</script>`) + `</code></pre>
+<p>Your <code>main.go</code> needs a handler for <code>announce</code>:</p>
+<pre><code>` + html.EscapeString(`wszero.On("announce", func(c *wszero.Client, p struct{ Text string }) {
+	wszero.Broadcast("announce", wszero.Params{"text": p.Text})
+})
+wszero.RunServer(8000)`) + `</code></pre>
+<p>Then stop the server with Ctrl-C, start it again, and reload this page.</p>
+</body></html>
+`

@@ -13,41 +13,11 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 )
-
-// ListenAndServeTLS is ListenAndServe over HTTPS: it listens on the TCP
-// address addr (":8443") and serves s with the certificate and private key
-// in certFile and keyFile (PEM files; certFile may hold the chain after the
-// certificate), until Shutdown, after which it returns
-// http.ErrServerClosed. Pages served over HTTPS get a secure context, and
-// the browser client connects to them with wss:// by itself.
-func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
-	if addr == "" {
-		addr = ":https"
-	}
-	if s.isClosing() {
-		return http.ErrServerClosed
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return fmt.Errorf("wszero: cannot use the certificate %s with the key %s: %v", certFile, keyFile, err)
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	return s.serve(l, newTLSConfig(cert))
-}
-
-// newTLSConfig serves cert, with TLS 1.2 at least.
-func newTLSConfig(cert tls.Certificate) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-}
 
 // The environment variables that give RunServerTLS a certificate of one's own.
 const (

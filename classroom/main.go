@@ -7,26 +7,22 @@
 //	go run ./classroom
 //
 // Every teacher op is refused, by a guard, to a client that has not given
-// the code.
+// the code. It is served by wszero's Server.Run, with its own mux
+// (RunHandler) and its own words for the addresses (RunBanner).
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"strconv"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/wszero/wszero"
 )
 
 //go:embed static
@@ -37,55 +33,27 @@ func main() {
 	if code == "" {
 		code = newCode()
 	}
-	port := 8000
-	if p := os.Getenv("PORT"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 || n > 65535 {
-			fail(fmt.Sprintf("the PORT environment variable is %q, which is not a port number: set it to a number like 8000, or unset it", p))
-		}
-		port = n
-	}
-	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-	if errors.Is(err, syscall.EADDRINUSE) {
-		fail(fmt.Sprintf("port %d is already in use: another program (maybe the classroom, already running) is using it. Stop it with Ctrl-C in its window, or choose another port: PORT=%d go run ./classroom", port, port+1))
-	} else if err != nil {
-		fail(fmt.Sprintf("cannot listen on port %d: %v", port, err))
-	}
-	port = l.Addr().(*net.TCPAddr).Port
-
 	c := newClassroom(code)
-	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-
-	fmt.Printf("The classroom is open.\n\nStudents open this address (on a phone or a laptop):\n")
-	for _, ip := range lanAddresses() {
-		fmt.Printf("    http://%s:%d\n", ip, port)
+	err := c.s.Run(8000, wszero.RunHandler(c.handler()), wszero.RunBanner(func(a wszero.RunAddresses) string {
+		return banner(a, code)
+	}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	fmt.Printf("    http://localhost:%d   (on this computer)\n\n", port)
-	fmt.Printf("Teacher: open this address, and keep it to yourself:\n    http://localhost:%d/teacher?code=%s\n", port, code)
-	fmt.Printf("or open /teacher on any computer of the class and type the code %s\n\n", code)
-	fmt.Println("Press Ctrl-C to stop.")
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	select {
-	case err := <-served:
-		fail(fmt.Sprintf("the classroom stopped: %v", err))
-	case <-ctx.Done():
-	}
-	fmt.Println("\nStopping: saying goodbye to every page…")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = c.s.Shutdown(sctx)
-	_ = srv.Close()
-	fmt.Println("Stopped.")
 }
 
-// fail prints why the classroom cannot run and exits with status 1.
-func fail(why string) {
-	fmt.Fprintln(os.Stderr, "classroom: "+why)
-	os.Exit(1)
+// banner says where the students and the teacher open the classroom.
+func banner(a wszero.RunAddresses, code string) string {
+	var b strings.Builder
+	b.WriteString("The classroom is open.\n\nStudents open this address (on a phone or a laptop):\n")
+	for _, u := range a.Network {
+		fmt.Fprintf(&b, "    %s\n", u)
+	}
+	fmt.Fprintf(&b, "    %s   (on this computer)\n\n", a.Local)
+	fmt.Fprintf(&b, "Teacher: open this address, and keep it to yourself:\n    %s/teacher?code=%s\n", a.Local, code)
+	fmt.Fprintf(&b, "or open /teacher on any computer of the class and type the code %s\n\n", code)
+	return b.String()
 }
 
 // codeLetters leave out the letters and digits that look alike (0 and O,
@@ -141,22 +109,4 @@ func (c *classroom) handler() http.Handler {
 		files.ServeHTTP(w, r)
 	})
 	return mux
-}
-
-// lanAddresses lists this computer's IPv4 addresses that the class can
-// reach.
-func lanAddresses() []string {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil
-	}
-	var ips []string
-	for _, a := range addrs {
-		if ipnet, ok := a.(*net.IPNet); ok {
-			if ip := ipnet.IP.To4(); ip != nil && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
-				ips = append(ips, ip.String())
-			}
-		}
-	}
-	return ips
 }

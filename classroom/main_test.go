@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -232,7 +233,12 @@ func TestAPortInUseSaysWhatToDo(t *testing.T) {
 	if code := second.WaitExit(t); code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
-	want := "classroom: port " + first.Port + " is already in use: another program (maybe the classroom, already running) is using it. Stop it with Ctrl-C in its window, or choose another port"
+	next, err := strconv.Atoi(first.Port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("wszero: port %s is already in use: another program (maybe an earlier run of this one) is using it. "+
+		"Stop that program with Ctrl-C in its window, or choose another port, like PORT=%d", first.Port, next+1)
 	if !strings.Contains(second.Output(), want) {
 		t.Errorf("it printed:\n%s\nwant a line with:\n%s", second.Output(), want)
 	}

@@ -46,6 +46,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/wszero/wszero"
 	"github.com/wszero/wszero/internal/binding"
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // Conn is a connection to a wszero server. Make one with Dial.
@@ -324,7 +325,7 @@ func (c *Conn) Call(ctx context.Context, op string, params any, result any) erro
 	c.pending[ref] = call
 	c.mu.Unlock()
 
-	data = append(data[:len(data)-1], `,"_ref":`...) // data ends with '}'
+	data = append(data[:len(data)-1], `,"`+protocol.KeyRef+`":`...) // data ends with '}'
 	data = strconv.AppendInt(data, ref, 10)
 	data = append(data, '}')
 	if err := c.write(data, ref); err != nil {

@@ -14,10 +14,11 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/wszero/wszero"
 	"github.com/wszero/wszero/internal/binding"
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // pong answers the server's _ping.
-var pong = []byte(`{"op":"_pong"}`)
+var pong = []byte(`{"` + protocol.KeyOp + `":"` + protocol.OpPong + `"}`)
 
 // run reads the connection until it drops, then reconnects if it may, and
 // so on until the Conn ends.
@@ -92,17 +93,17 @@ func (c *Conn) receive(ws *websocket.Conn, data []byte) (every time.Duration) {
 		return 0
 	}
 	var op string
-	if err := json.Unmarshal(raw["op"], &op); err != nil {
+	if err := json.Unmarshal(raw[protocol.KeyOp], &op); err != nil {
 		c.opts.log.Warn(`client: the server sent a message without a string "op"`, "frame", binding.Shorten(string(data)))
 		return 0
 	}
-	ref, isCall := callRef(raw["_ref"])
+	ref, isCall := callRef(raw[protocol.KeyRef])
 	switch {
-	case op == "_reply":
+	case op == protocol.OpReply:
 		if isCall {
-			c.answerCall(ref, answer{result: raw["result"]})
+			c.answerCall(ref, answer{result: raw[protocol.KeyResult]})
 		}
-	case op == "error" && isCall:
+	case op == protocol.OpError && isCall:
 		e := serverError(raw)
 		c.mu.Lock()
 		if call := c.pending[ref]; call != nil && e.Op == "" {
@@ -110,14 +111,14 @@ func (c *Conn) receive(ws *websocket.Conn, data []byte) (every time.Duration) {
 		}
 		c.mu.Unlock()
 		c.answerCall(ref, answer{err: e})
-	case op == "_ping":
+	case op == protocol.OpPing:
 		var ms float64
-		_ = json.Unmarshal(raw["every"], &ms)
+		_ = json.Unmarshal(raw[protocol.KeyEvery], &ms)
 		c.wmu.Lock()
 		_ = c.writeLocked(ws, pong)
 		c.wmu.Unlock()
 		return time.Duration(ms * float64(time.Millisecond))
-	case strings.HasPrefix(op, "_"):
+	case strings.HasPrefix(op, protocol.ReservedPrefix):
 		// _reload and whatever else is meant for pages, not programs.
 	default:
 		c.handle(op, raw)
@@ -137,8 +138,8 @@ func callRef(r json.RawMessage) (int64, bool) {
 // serverError reads an "error" message.
 func serverError(raw map[string]json.RawMessage) *ServerError {
 	e := &ServerError{}
-	_ = json.Unmarshal(raw["msg"], &e.Message)
-	_ = json.Unmarshal(raw["for"], &e.Op)
+	_ = json.Unmarshal(raw[protocol.KeyMsg], &e.Message)
+	_ = json.Unmarshal(raw[protocol.KeyFor], &e.Op)
 	return e
 }
 
@@ -181,7 +182,7 @@ func (c *Conn) unhandled(op string, raw map[string]json.RawMessage) {
 		c.deliver(func() { c.runUnhandled(op, wszero.Params(p)) })
 		return
 	}
-	if op == "error" {
+	if op == protocol.OpError {
 		e := serverError(raw)
 		c.opts.log.Error("client: the server sent an error", "msg", e.Message, "for", e.Op)
 		return

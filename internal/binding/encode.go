@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // CheckSendOp refuses ops that no one may send: an empty one, and those
@@ -16,7 +18,7 @@ func CheckSendOp(op string) error {
 	switch {
 	case op == "":
 		return errors.New(`a message needs an op, like Send("hello", nil)`)
-	case strings.HasPrefix(op, "_"):
+	case strings.HasPrefix(op, protocol.ReservedPrefix):
 		return fmt.Errorf(`op %q: ops starting with "_" belong to the wszero protocol; choose a name without the "_"`, op)
 	}
 	return nil
@@ -46,11 +48,11 @@ func EncodeMessage(op string, params any) ([]byte, error) {
 		if len(b) == 0 || b[0] != '{' {
 			return nil, fmt.Errorf("the params of %q must be wszero.Params, a map or a struct, not %s", op, reflect.TypeOf(params))
 		}
-		if bytes.Contains(b, []byte(`"op"`)) {
+		if bytes.Contains(b, []byte(`"`+protocol.KeyOp+`"`)) {
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(b, &m); err == nil {
-				if _, has := m["op"]; has {
-					delete(m, "op")
+				if _, has := m[protocol.KeyOp]; has {
+					delete(m, protocol.KeyOp)
 					b, _ = json.Marshal(m)
 				}
 			}
@@ -62,7 +64,7 @@ func EncodeMessage(op string, params any) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(op) + len(body) + 10)
-	buf.WriteString(`{"op":`)
+	buf.WriteString(`{"` + protocol.KeyOp + `":`)
 	WriteJSON(&buf, op)
 	if len(body) > 2 { // more than "{}"
 		buf.WriteByte(',')
@@ -75,10 +77,10 @@ func EncodeMessage(op string, params any) ([]byte, error) {
 
 // marshalWithoutOp marshals m, leaving out its "op" key.
 func marshalWithoutOp(m map[string]any) ([]byte, error) {
-	if _, has := m["op"]; has {
+	if _, has := m[protocol.KeyOp]; has {
 		c := make(map[string]any, len(m))
 		for k, v := range m {
-			if k != "op" {
+			if k != protocol.KeyOp {
 				c[k] = v
 			}
 		}

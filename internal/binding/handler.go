@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // Shape describes the handlers one kind of registration accepts.
@@ -78,7 +80,7 @@ func CheckOp(op, example string) error {
 	switch {
 	case op == "":
 		return errors.New("the op is empty: give the handler a name, like " + example)
-	case strings.HasPrefix(op, "_"):
+	case strings.HasPrefix(op, protocol.ReservedPrefix):
 		return errors.New(`ops starting with "_" belong to the wszero protocol: choose a name without the "_"`)
 	}
 	return nil
@@ -279,7 +281,9 @@ func BindParams(op string, raw map[string]json.RawMessage) (map[string]any, erro
 }
 
 // isUserKey reports whether a message key is meant for the handler.
-func isUserKey(k string) bool { return k != "op" && !strings.HasPrefix(k, "_") }
+func isUserKey(k string) bool {
+	return k != protocol.KeyOp && !strings.HasPrefix(k, protocol.ReservedPrefix)
+}
 
 // noKeysWanted explains that op takes no keys but got key.
 func noKeysWanted(op, key string) error {

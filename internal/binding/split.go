@@ -3,6 +3,8 @@ package binding
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // SplitObject decodes data, a JSON object, into its keys and raw values,
@@ -56,10 +58,10 @@ func plainKey(q []byte) (string, bool) {
 		return "", false
 	}
 	switch string(inner) { // the protocol's keys, without allocating
-	case "op":
-		return "op", true
-	case "_ref":
-		return "_ref", true
+	case protocol.KeyOp:
+		return protocol.KeyOp, true
+	case protocol.KeyRef:
+		return protocol.KeyRef, true
 	}
 	return string(inner), true
 }

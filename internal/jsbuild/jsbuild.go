@@ -11,7 +11,13 @@ import (
 	"strings"
 
 	"github.com/evanw/esbuild/pkg/api"
+	"github.com/wszero/wszero/internal/protocol"
 )
+
+// ProtocolFile is the TypeScript module that Write generates from
+// internal/protocol, relative to the js folder: the client's protocol
+// strings are the server's.
+const ProtocolFile = "src/protocol.ts"
 
 // Outputs are the files Build produces, relative to js/dist.
 var Outputs = []string{"wszero.js", "wszero.js.map", "wszero.mjs", "wszero.mjs.map", "wszero.d.ts"}
@@ -81,8 +87,12 @@ func Build(jsDir string) (map[string][]byte, error) {
 	return files, nil
 }
 
-// Write builds the client and writes it to jsDir/dist.
+// Write generates ProtocolFile, builds the client and writes it to
+// jsDir/dist.
 func Write(jsDir string) error {
+	if err := os.WriteFile(filepath.Join(jsDir, ProtocolFile), []byte(protocol.TypeScript()), 0o644); err != nil {
+		return err
+	}
 	files, err := Build(jsDir)
 	if err != nil {
 		return err
@@ -100,13 +110,20 @@ func Write(jsDir string) error {
 }
 
 // Stale lists the files of jsDir/dist that differ from what the source
-// builds to.
+// builds to, and ProtocolFile when it differs from internal/protocol.
 func Stale(jsDir string) ([]string, error) {
+	var stale []string
+	have, err := os.ReadFile(filepath.Join(jsDir, ProtocolFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if string(have) != protocol.TypeScript() {
+		stale = append(stale, ProtocolFile)
+	}
 	files, err := Build(jsDir)
 	if err != nil {
 		return nil, err
 	}
-	var stale []string
 	for _, name := range Outputs {
 		have, err := os.ReadFile(filepath.Join(jsDir, "dist", name))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -3,10 +3,12 @@ package jsbuild
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // TestDistIsUpToDate fails when the committed js/dist is not what js/src
@@ -50,4 +52,32 @@ func writeFile(path, text string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(text), 0o644)
+}
+
+// TestClientSpellsNoProtocolLiterals: the browser client's source spells no
+// string of the protocol itself; it imports them from ProtocolFile, which
+// is generated from the server's constants (TestDistIsUpToDate checks it).
+func TestClientSpellsNoProtocolLiterals(t *testing.T) {
+	constant := regexp.MustCompile(`export const (\w+) = ("[^"]*");`)
+	var literals []string
+	for _, m := range constant.FindAllStringSubmatch(protocol.TypeScript(), -1) {
+		if m[1] != "KeyOp" && m[1] != "ReservedPrefix" { // "op" and "_" are words of the messages shown to people too
+			literals = append(literals, m[2], "'"+strings.Trim(m[2], `"`)+"'")
+		}
+	}
+	require.GreaterOrEqual(t, len(literals), 28, "the constants were read")
+	comment := regexp.MustCompile(`(?m)//.*$|/\*[\s\S]*?\*/`)
+	sources, err := filepath.Glob("../../js/src/*.ts")
+	require.NoError(t, err)
+	for _, path := range sources {
+		if filepath.Base(path) == filepath.Base(ProtocolFile) || strings.HasSuffix(path, ".d.ts") {
+			continue
+		}
+		src, err := os.ReadFile(path)
+		require.NoError(t, err)
+		code := comment.ReplaceAllString(string(src), "")
+		for _, lit := range literals {
+			require.NotContains(t, code, lit, "%s spells %s: import it from %s", path, lit, ProtocolFile)
+		}
+	}
 }

@@ -3,6 +3,7 @@
 
 // The public types are declared once, in wszero.d.ts, which is shipped as
 // the module's types; the code here is checked against them.
+import { KeyEvery, KeyFor, KeyMsg, KeyOp, KeyRef, KeyResult, KeyScript, OpEvalJS, OpError, OpPing, OpPong, OpReload, OpReply } from "./protocol";
 import type { CallOptions, ConnectionState, Handler, Message, StateDetail } from "./wszero";
 export type { CallOptions, ConnectionState, Handler, Message, StateDetail };
 
@@ -31,9 +32,9 @@ const SILENCE_PINGS = 1.5;
  * HANDLERS.announce = (msg) => { … }.
  */
 export const HANDLERS: Record<string, Handler> = {
-  eval_js(msg: { script?: unknown }) {
+  [OpEvalJS](msg: { script?: unknown }) {
     // eval_js exists for teaching: the server decides what runs here.
-    (0, eval)(String(msg.script));
+    (0, eval)(String(msg[KeyScript]));
   },
 };
 
@@ -159,7 +160,7 @@ export function call<T = unknown>(op: string, params?: Record<string, unknown>, 
       }, options.timeout);
     }
     pending.set(ref, p);
-    send_message({ ...params, op, _ref: ref });
+    send_message({ ...params, [KeyOp]: op, [KeyRef]: ref });
   });
 }
 
@@ -167,7 +168,7 @@ export function call<T = unknown>(op: string, params?: Record<string, unknown>, 
 function failDropped(text: string): void {
   let ref: unknown;
   try {
-    ref = JSON.parse(text)._ref;
+    ref = JSON.parse(text)[KeyRef];
   } catch {
     return;
   }
@@ -226,8 +227,8 @@ function setState(next: ConnectionState, detail: StateDetail): void {
 }
 
 function markSent(msg: Message): void {
-  if (typeof msg._ref === "number") {
-    const p = pending.get(msg._ref);
+  if (typeof msg[KeyRef] === "number") {
+    const p = pending.get(msg[KeyRef]);
     if (p) p.sent = true;
   }
 }
@@ -343,38 +344,38 @@ function heardFromServer(s: WebSocket): void {
 
 function dispatch(msg: Message): void {
   const op = msg.op;
-  if (op === "_ping") {
-    if (socket && typeof msg.every === "number" && msg.every >= 0) {
-      silenceLimit = msg.every * SILENCE_PINGS; // 0: the server does not ping, so silence means nothing
+  if (op === OpPing) {
+    if (socket && typeof msg[KeyEvery] === "number" && msg[KeyEvery] >= 0) {
+      silenceLimit = msg[KeyEvery] * SILENCE_PINGS; // 0: the server does not ping, so silence means nothing
       heardFromServer(socket); // the timer started before this message set the limit
     }
-    socket?.send('{"op":"_pong"}');
+    socket?.send(JSON.stringify({ [KeyOp]: OpPong }));
     return;
   }
-  if (op === "_reload") {
+  if (op === OpReload) {
     location.reload(); // RunServer saw a static file change
     return;
   }
-  if (op === "_reply" || (op === "error" && msg._ref !== undefined)) {
-    const p = pending.get(msg._ref as number);
+  if (op === OpReply || (op === OpError && msg[KeyRef] !== undefined)) {
+    const p = pending.get(msg[KeyRef] as number);
     if (p) {
-      pending.delete(msg._ref as number);
+      pending.delete(msg[KeyRef] as number);
       clearTimeout(p.timer);
-      if (op === "_reply") p.resolve(msg.result);
-      else p.reject(new CallError(String(msg.msg), p.op));
+      if (op === OpReply) p.resolve(msg[KeyResult]);
+      else p.reject(new CallError(String(msg[KeyMsg]), p.op));
       return;
     }
-    if (op === "_reply") return; // the answer to a call that timed out: nobody waits for it
+    if (op === OpReply) return; // the answer to a call that timed out: nobody waits for it
   }
   const handler = HANDLERS[op];
   const extra = listeners.get(op);
   if (!handler && (!extra || extra.size === 0)) {
-    if (op === "error") {
-      console.error(`wszero: ${msg.msg}` + (msg.for ? ` (answering your "${msg.for}" message)` : ""));
+    if (op === OpError) {
+      console.error(`wszero: ${msg[KeyMsg]}` + (msg[KeyFor] ? ` (answering your "${msg[KeyFor]}" message)` : ""));
       return;
     }
     const known = [...new Set([
-      ...Object.keys(HANDLERS).filter((k) => k !== "eval_js"),
+      ...Object.keys(HANDLERS).filter((k) => k !== OpEvalJS),
       ...[...listeners].filter(([, fns]) => fns.size > 0).map(([k]) => k),
     ])];
     console.warn(

@@ -271,26 +271,26 @@ func TestRunServerBadPortVariable(t *testing.T) {
 
 func TestPortFromEnv(t *testing.T) {
 	t.Setenv("PORT", "")
-	port, err := portFromEnv(8000)
+	port, err := portFromEnv(8000, true)
 	require.NoError(t, err)
 	require.Equal(t, 8000, port)
 
 	t.Setenv("PORT", "9123")
-	port, err = portFromEnv(8000)
+	port, err = portFromEnv(8000, true)
 	require.NoError(t, err)
 	require.Equal(t, 9123, port, "PORT overrides the argument")
 
 	t.Setenv("PORT", "70000")
-	_, err = portFromEnv(8000)
+	_, err = portFromEnv(8000, true)
 	require.ErrorContains(t, err, `"70000", which is not a port number`)
 
 	t.Setenv("PORT", "")
-	_, err = portFromEnv(-1)
+	_, err = portFromEnv(-1, true)
 	require.EqualError(t, err, "wszero: -1 is not a port number: use a number from 1024 to 65535, like RunServer(8000)")
 }
 
 func TestListenErrorNoPermission(t *testing.T) {
-	err := listenError(80, &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)})
+	err := listenError(80, &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}, true)
 	require.EqualError(t, err, "wszero: no permission to use port 80: ports below 1024 need an administrator. Use a port like RunServer(8000)")
 }
 

@@ -1,0 +1,217 @@
+package wszero
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/wszero/wszero/internal/protocol"
+	"golang.org/x/time/rate"
+)
+
+// serveWebSocket upgrades the request and starts the client's reader; the
+// HTTP handler returns at once, so that net/http's per-request state is
+// freed while the connection lives on.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "This is the wszero WebSocket endpoint: open the web page instead, and its script connects here.", http.StatusBadRequest)
+		return
+	}
+	if s.isClosing() {
+		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	// The cheap checks first: the origin, then the connection limits, and
+	// only then the application's own check.
+	if !s.checkOrigin(r) {
+		s.upgradeError(w, r, http.StatusForbidden, errors.New("origin not allowed"))
+		return
+	}
+	ip := s.clientIP(r)
+	if status, reason := s.admit(ip); status != 0 {
+		if status == http.StatusTooManyRequests {
+			s.refuse(w, r, status, reason, slog.LevelWarn, "wszero: connection refused: too many from one address", "ip", ip, "limit", s.opts.maxConnsPerIP,
+				"fix", "raise wszero.WithMaxConnectionsPerIP; behind a proxy, name it with wszero.WithTrustedProxies")
+		} else {
+			s.refuse(w, r, status, reason, slog.LevelWarn, "wszero: connection refused: the server is full", "limit", s.opts.maxConns,
+				"fix", "raise wszero.WithMaxConnections")
+		}
+		return
+	}
+	identity, ok := s.authenticate(w, r)
+	if !ok {
+		s.release(ip)
+		return
+	}
+	var bc *batchConn
+	conn, err := s.upgrader.Upgrade(hijackWrapper{w, &bc, s.opts.writeTimeout}, r, nil)
+	if err != nil {
+		s.release(ip)
+		return // the upgrader has answered the request
+	}
+	if testHookUpgraded != nil {
+		testHookUpgraded()
+	}
+	c := &Client{
+		id:         s.newClientID(),
+		server:     s,
+		conn:       conn,
+		batch:      bc,
+		remote:     r.RemoteAddr,
+		ip:         ip,
+		identity:   identity,
+		connClosed: make(chan struct{}),
+		readerGone: make(chan struct{}),
+	}
+	if s.opts.ratePerSecond > 0 {
+		c.reader.limiter = rate.NewLimiter(rate.Limit(s.opts.ratePerSecond), s.opts.rateBurst)
+	}
+	c.pingSlot = s.keep.slotForNewClient()
+	registered := s.addClient(c)
+	// The 101 response goes out only now: once a client has seen it, it is
+	// in the server's list, and no broadcast can miss it. Should the write
+	// fail, the reader finds the connection closed, and the client leaves.
+	if bc.releaseHandshake() != nil {
+		c.closeConn()
+	}
+	if !registered {
+		// Shutdown began during the upgrade: say goodbye at once. No
+		// reader runs, so the writer closes without waiting for an answer.
+		close(c.readerGone)
+		c.closeWith(protocol.CloseGoingAway, "the server is shutting down")
+		go func() {
+			<-c.connClosed
+			s.release(ip)
+		}()
+		return
+	}
+	// A frame that says it is far larger than the limit is refused at once
+	// (gorilla closes with 1009, without words): there is no point waiting
+	// for bytes that would be thrown away. One a little over the limit is
+	// read up to the limit and refused with a reason, by the reader.
+	if limit := s.opts.maxMessageSize; limit < 1<<40 {
+		conn.SetReadLimit(2*limit + 4<<10)
+	}
+	c.handleControl()
+	s.startPing(c)
+	if h := s.handlerFor(protocol.OpConnect); h != nil {
+		s.submit(func() { s.invoke(c, message{h: h}) })
+	}
+	go c.readLoop()
+}
+
+// testHookUpgraded, when a test sets it, runs between the upgrade and the
+// client's registration.
+var testHookUpgraded func()
+
+// checkOrigin accepts requests without an Origin (programs), from the same
+// host, and from origins matching WithAllowedOrigins.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range s.opts.allowedOrigins {
+		subject := u.Host
+		if strings.Contains(p, "://") {
+			subject = origin
+		}
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(subject)); ok {
+			return true
+		}
+	}
+	s.logThrottled(slog.LevelWarn, "wszero: connection refused: its page comes from another origin", "origin", origin, "host", r.Host,
+		"fix", "allow it with wszero.WithAllowedOrigins")
+	return false
+}
+
+// upgradeError answers a failed upgrade in words.
+func (s *Server) upgradeError(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	msg := reason.Error()
+	if status == http.StatusForbidden {
+		msg = fmt.Sprintf("This server does not accept WebSocket connections from pages at %s. "+
+			"If that page is yours, allow it with wszero.WithAllowedOrigins(%q).", r.Header.Get("Origin"), originHost(r.Header.Get("Origin")))
+	}
+	http.Error(w, msg, status)
+}
+
+func originHost(origin string) string {
+	if u, err := url.Parse(origin); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return origin
+}
+
+// authenticate runs WithAuthenticate's function for r. When it refuses,
+// authenticate has answered the request and ok is false.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (identity any, ok bool) {
+	if s.opts.authenticate == nil {
+		return nil, true
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			s.logger().Error("wszero: the WithAuthenticate function panicked", "panic", v, "remote", r.RemoteAddr, "stack", string(debug.Stack()))
+			http.Error(w, "The server failed while checking this connection.", http.StatusInternalServerError)
+			identity, ok = nil, false
+		}
+	}()
+	identity, err := s.opts.authenticate(r)
+	if err == nil {
+		return identity, true
+	}
+	status, reason := http.StatusUnauthorized, err.Error()
+	if reason == "" {
+		reason = http.StatusText(status)
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		status, reason = he.status(), he.reason()
+	}
+	s.refuse(w, r, status, reason, slog.LevelInfo, "wszero: connection refused by the WithAuthenticate function", "reason", reason)
+	return nil, false
+}
+
+// hijackWrapper hands the upgrader a batchConn in place of the raw
+// connection, so that the writer can merge frames into single writes.
+type hijackWrapper struct {
+	http.ResponseWriter
+	out          **batchConn
+	writeTimeout time.Duration
+}
+
+// Hijack takes over the connection, wrapped.
+func (h hijackWrapper) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("wszero: the ResponseWriter cannot be hijacked; mount the server in a plain net/http server")
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	bc := newBatchConn(conn, rw.Reader, h.writeTimeout)
+	bc.holding = true // the upgrader's 101 waits for the client to be registered
+	*h.out = bc
+	if bc.br == nil {
+		return bc, rw, nil
+	}
+	// The upgrader takes a hijacked reader of more than 256 bytes as the
+	// connection's own (ReadBufferSize is 0).
+	return bc, bufio.NewReadWriter(bc.br, rw.Writer), nil
+}

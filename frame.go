@@ -1,0 +1,68 @@
+package wszero
+
+import (
+	"fmt"
+
+	"github.com/wszero/wszero/internal/binding"
+)
+
+// checkSendOp refuses ops a server may not send.
+func checkSendOp(op string) error {
+	if err := binding.CheckSendOp(op); err != nil {
+		return fmt.Errorf("wszero: %w", err)
+	}
+	return nil
+}
+
+// encodeMessage renders {"op": op, …params}. op comes first and wins over
+// an "op" key in params.
+func encodeMessage(op string, params any) ([]byte, error) {
+	if p, ok := params.(Params); ok {
+		params = map[string]any(p)
+	}
+	data, err := binding.EncodeMessage(op, params)
+	if err != nil {
+		return nil, fmt.Errorf("wszero: %w", err)
+	}
+	return data, nil
+}
+
+// prepare encodes a broadcast once and frames it once for all members.
+func prepare(op string, params any) (*preparedFrame, []byte, error) {
+	if err := checkSendOp(op); err != nil {
+		return nil, nil, err
+	}
+	data, err := encodeMessage(op, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	return newPreparedFrame(data), data, nil
+}
+
+// preparedFrame is a text frame as it goes on the wire from a server
+// (final, unmasked, uncompressed): a broadcast is framed once for everyone.
+type preparedFrame struct {
+	wire []byte
+}
+
+// maxHeader is the longest header of a frame from a server.
+const maxHeader = 10
+
+// newPreparedFrame frames payload as one text frame.
+func newPreparedFrame(payload []byte) *preparedFrame {
+	wire := appendTextHeader(make([]byte, 0, maxHeader+len(payload)), len(payload))
+	return &preparedFrame{wire: append(wire, payload...)}
+}
+
+// appendTextHeader appends the header of a final, unmasked text frame of
+// n bytes.
+func appendTextHeader(b []byte, n int) []byte {
+	const finText = 0x81
+	switch {
+	case n < 126:
+		return append(b, finText, byte(n))
+	case n < 1<<16:
+		return append(b, finText, 126, byte(n>>8), byte(n))
+	}
+	return append(b, finText, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}

@@ -1,0 +1,24 @@
+// Generated from internal/protocol by `go run ./js/build`: do not edit.
+// The strings of wszero's wire protocol, the same as the server's.
+
+// The ops the protocol itself uses.
+export const OpConnect = "connect";
+export const OpDisconnect = "disconnect";
+export const OpError = "error";
+export const OpReply = "_reply";
+export const OpPing = "_ping";
+export const OpPong = "_pong";
+export const OpReload = "_reload";
+export const OpEvalJS = "eval_js";
+
+// The keys the protocol adds to messages.
+export const KeyOp = "op";
+export const KeyRef = "_ref";
+export const KeyResult = "result";
+export const KeyMsg = "msg";
+export const KeyFor = "for";
+export const KeyEvery = "every";
+export const KeyScript = "script";
+
+// ReservedPrefix starts the ops and keys that belong to wszero.
+export const ReservedPrefix = "_";
