@@ -3,6 +3,9 @@ package wszero_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 
@@ -91,4 +94,68 @@ func ExampleNew() {
 	// Output:
 	// {"op":"_reply","_ref":7,"result":5}
 	// {"op":"error","msg":"add: \"a\" should be a whole number, but got 2.5","for":"add","_ref":8}
+}
+
+func ExampleServer_Serve() {
+	s := wszero.New()
+	s.On("add", func(c *wszero.Client, p struct{ A, B int }) int { return p.A + p.B })
+
+	// A port the system chooses, and a server that does not block.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+l.Addr().String()+"/ws", nil)
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	exchange(conn, `{"op": "add", "a": 2, "b": 3, "_ref": 1}`)
+
+	_ = s.Shutdown(context.Background())
+	fmt.Println(<-served)
+	// Output:
+	// {"op":"_reply","_ref":1,"result":5}
+	// http: Server closed
+}
+
+func ExampleServer_Do() {
+	s := wszero.New()
+	votes := map[string]int{} // the handlers' own: no lock
+	s.On("vote", func(c *wszero.Client, p struct{ For string }) { votes[p.For]++ })
+
+	// An HTTP handler reads the votes on the handler loop.
+	results := func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		if err := s.Do(func() { n = votes["pizza"] }); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "pizza: %d", n)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", s)
+	mux.HandleFunc("/results", results)
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	defer s.Shutdown(context.Background())
+
+	conn := dialExample(ts)
+	defer conn.Close()
+	_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"op": "vote", "for": "pizza"}`))
+	exchange(conn, `{"op": "vote", "for": "pizza", "_ref": 1}`) // handled after the first
+
+	resp, err := http.Get(ts.URL + "/results")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(string(body))
+	// Output:
+	// {"op":"_reply","_ref":1,"result":null}
+	// pizza: 2
 }

@@ -29,41 +29,78 @@ func (l *handlerLoop) init() {
 	l.done = make(chan struct{})
 }
 
-// handOver hands a message that accept took from c to the handler loop,
-// which dispatches it. When the loop is idle, c's reader dispatches it
-// itself, with nothing allocated for it, and writes what it sends to c
-// (holdWrites); what is queued meanwhile goes to a goroutine of its own,
-// so that no reader is kept from its own client for long. With parallel
-// handlers the reader dispatches every message, which keeps the client's
-// order.
+// handOver hands a message from c to the handler loop, which dispatches
+// it, unless Shutdown has begun (see takenMessages). When the loop is idle, c's
+// reader dispatches it itself, with nothing allocated for it, and writes
+// what it sends to c (holdWrites); what is queued meanwhile goes to a
+// goroutine of its own, so that no reader is kept from its own client for
+// long. With parallel handlers the reader dispatches every message, which
+// keeps the client's order.
 func (s *Server) handOver(c *Client, m message) {
-	if m.empty() {
-		s.inflight.Done() // nothing to do
-		return
+	if m.empty() || !s.taken.take() {
+		return // nothing to do, or Shutdown has begun: the message is not taken
 	}
 	if s.opts.parallel {
 		s.dispatch(c, m)
-		s.inflight.Done()
+		s.taken.done()
 		return
 	}
 	switch s.loop.claim() {
 	case claimed:
 		c.holdWrites()
 		s.dispatch(c, m)
-		s.inflight.Done()
+		s.taken.done()
 		s.loop.release()
 		c.releaseWrites()
 		return
 	case claimStopped:
-		s.inflight.Done() // the message is dropped
+		s.taken.done() // the message is dropped
 		return
 	}
 	if !s.submit(func() {
-		defer s.inflight.Done()
+		defer s.taken.done()
 		s.dispatch(c, m)
 	}) {
-		s.inflight.Done() // the loop has stopped: the message is dropped
+		s.taken.done() // the loop has stopped: the message is dropped
 	}
+}
+
+// takenMessages counts the messages that readers have taken from clients
+// and the loop has not yet dispatched: Shutdown takes no more, and waits
+// for those to be handled, so that their replies go out before the goodbye.
+type takenMessages struct {
+	mu     sync.RWMutex
+	closed bool // Shutdown has begun: no more are taken
+	count  sync.WaitGroup
+}
+
+// take reports whether a message a reader has read is taken: after
+// Shutdown has begun, none is. A taken message is counted until done.
+func (t *takenMessages) take() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return false
+	}
+	t.count.Add(1)
+	return true
+}
+
+// done says that a taken message has been dispatched, or dropped.
+func (t *takenMessages) done() { t.count.Done() }
+
+// close takes no more messages, and returns a channel closed once every
+// message taken before has been done.
+func (t *takenMessages) close() <-chan struct{} {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	handled := make(chan struct{})
+	go func() {
+		t.count.Wait()
+		close(handled)
+	}()
+	return handled
 }
 
 // Do runs fn on the handler loop and returns once fn has returned, so that

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -277,4 +278,89 @@ func TestParallelTimersFinishBeforeShutdownReturns(t *testing.T) {
 	close(release)
 	require.NoError(t, receive(t, done, "Shutdown"))
 	require.True(t, finished.Load(), "Shutdown waited for the running callback")
+}
+
+// TestDo: code outside the handlers runs on the loop with Do, so it shares
+// the handlers' variables without a lock (the race detector checks), and
+// sees its own changes as soon as Do returns.
+func TestDo(t *testing.T) {
+	s, ts := newTestServer(t)
+	counts := map[string]int{} // the handlers' and Do's, with no lock
+	s.On("add", func(c *Client, p struct{ N int }) { counts["messages"] += p.N })
+	s.On("sync", func(c *Client) bool { return true })
+	hold, holding := make(chan struct{}), make(chan struct{})
+	s.On("hold", func(c *Client) {
+		holding <- struct{}{}
+		<-hold
+	})
+
+	t.Run("goroutines and handlers share a map", func(t *testing.T) {
+		peers := []*peer{dial(t, ts), dial(t, ts)}
+		const goroutines, each = 4, 25
+		errs := make(chan error, goroutines*each)
+		for range goroutines {
+			go func() {
+				for range each {
+					errs <- s.Do(func() { counts["do"]++ })
+				}
+			}()
+		}
+		for _, p := range peers {
+			for range 50 {
+				p.send(map[string]any{"op": "add", "n": 1})
+			}
+		}
+		for range goroutines * each {
+			require.NoError(t, receive(t, errs, "Do to return"))
+		}
+		for i, p := range peers {
+			p.call(i+1, map[string]any{"op": "sync"}) // its adds are handled
+		}
+		var do, messages int
+		require.NoError(t, s.Do(func() { do, messages = counts["do"], counts["messages"] }))
+		require.Equal(t, goroutines*each, do)
+		require.Equal(t, 100, messages)
+	})
+
+	t.Run("fn waits for what is already queued for the loop", func(t *testing.T) {
+		p := dial(t, ts)
+		p.send(map[string]any{"op": "hold"})
+		receive(t, holding, "the handler to hold the loop")
+		var order []string
+		require.True(t, s.submit(func() { order = append(order, "queued before") }))
+		done := make(chan error, 1)
+		go func() { done <- s.Do(func() { order = append(order, "do") }) }()
+		select {
+		case <-done:
+			t.Fatal("Do returned while the loop was held")
+		default:
+		}
+		close(hold)
+		require.NoError(t, receive(t, done, "Do to return"))
+		require.Equal(t, []string{"queued before", "do"}, order)
+	})
+
+	t.Run("a panic is an error, and the loop goes on", func(t *testing.T) {
+		err := s.Do(func() { panic("the app's bug") })
+		require.ErrorContains(t, err, "the function given to Do panicked: the app's bug")
+		p := dial(t, ts)
+		require.Equal(t, true, p.call(9, map[string]any{"op": "sync"})["result"])
+	})
+}
+
+func TestDoAfterShutdown(t *testing.T) {
+	s := New(quiet())
+	require.NoError(t, s.Shutdown(context.Background()))
+	ran := false
+	require.ErrorIs(t, s.Do(func() { ran = true }), http.ErrServerClosed)
+	require.False(t, ran)
+	require.Panics(t, func() { _ = s.Do(nil) })
+}
+
+func TestDoWithParallelHandlers(t *testing.T) {
+	s := New(quiet(), WithParallelHandlers())
+	defer s.Shutdown(context.Background())
+	ran := false
+	require.NoError(t, s.Do(func() { ran = true }))
+	require.True(t, ran, "fn ran on the calling goroutine")
 }

@@ -98,9 +98,6 @@ func (c *Client) readMessage(st *readState) bool {
 		s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", c.id, "limit", s.opts.ratePerSecond)
 		return false
 	}
-	if !s.accept() {
-		return true // Shutdown has begun: the message is not taken
-	}
 	s.handOver(c, s.decodeFrame(kind, mb.buf.Bytes()))
 	return true
 }

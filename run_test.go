@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,11 +34,19 @@ const helperEnv = "WSZERO_RUNSERVER_HELPER"
 // helperTLSEnv makes the helper call RunServerTLS instead of RunServer.
 const helperTLSEnv = "WSZERO_RUNSERVER_TLS"
 
+// helperAppEnv makes the helper an application of its own: a Server from
+// New, with its own mux and banner, served by Server.Run.
+const helperAppEnv = "WSZERO_RUN_APP"
+
 // TestRunServerHelper is the program the RunServer tests start; it does
 // nothing in a normal test run.
 func TestRunServerHelper(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("started by the RunServer tests only")
+	}
+	if os.Getenv(helperAppEnv) == "1" {
+		runApp()
+		os.Exit(0)
 	}
 	On("connect", func(c *Client) { _ = c.Send("hello", Params{"id": c.ID()}) })
 	On("disconnect", func(c *Client) { fmt.Println("disconnect handler ran") })
@@ -49,6 +58,25 @@ func TestRunServerHelper(t *testing.T) {
 		RunServer(8000)
 	}
 	os.Exit(0) // skip goleak: this process is the server program, not a test
+}
+
+// runApp is an application served by Server.Run: its own mux routes /ws
+// and /wszero.js to the Server and serves a page of its own.
+func runApp() {
+	s := New(WithLogger(nil))
+	s.On("crash", func(c *Client, p Params) { _ = p["name"].(string) })
+	s.On("disconnect", func(c *Client) { fmt.Println("the app's disconnect handler ran") })
+	mux := http.NewServeMux()
+	mux.Handle("/ws", s)
+	mux.Handle("/wszero.js", s)
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "the app's own page") })
+	err := s.Run(8000, RunHandler(mux), RunBanner(func(a RunAddresses) string {
+		return fmt.Sprintf("The app is open at %s (and %d network addresses)\n", a.Local, len(a.Network))
+	}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
 
 // serverProcess is a running RunServer helper.
@@ -246,6 +274,49 @@ func TestRunServerServesStaticFolder(t *testing.T) {
 
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, p.waitExit(t))
+}
+
+// TestServerRunServesTheAppsHandler: Server.Run serves an application's
+// own mux, prints its banner, says what to do when the port is taken, and
+// shuts down on Ctrl-C, the way RunServer does.
+func TestServerRunServesTheAppsHandler(t *testing.T) {
+	p := startServerProcess(t, t.TempDir(), "0", helperAppEnv+"=1")
+	port := p.waitForPort(t)
+	require.Regexp(t, `^The app is open at http://localhost:\d+ \(and \d+ network addresses\)\nPress Ctrl-C to stop.\n$`, p.stdout.String(),
+		"the banner replaces RunServer's lines")
+	base := "http://127.0.0.1:" + port
+	status, body := httpGet(t, base+"/")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "the app's own page", body)
+	status, body = httpGet(t, base+"/wszero.js")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "HANDLERS")
+	status, _ = httpGet(t, base+"/index.html")
+	require.Equal(t, http.StatusNotFound, status, "no static folder, no welcome page: the mux decides")
+
+	conn, _, err := websocket.DefaultDialer.Dial("ws://127.0.0.1:"+port+"/ws", nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	pc := &peer{t: t, conn: conn}
+	// Not a class's server: the crash's why stays in the log.
+	require.Equal(t, "crash crashed on the server: the server's log says where and why",
+		pc.call(1, map[string]any{"op": "crash"})["msg"])
+
+	t.Run("a port in use", func(t *testing.T) {
+		second := startServerProcess(t, t.TempDir(), port, helperAppEnv+"=1")
+		require.Equal(t, 1, second.waitExit(t))
+		next, err := strconv.Atoi(port)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("wszero: port %s is already in use: another program (maybe an earlier run of this one) is using it. "+
+			"Stop that program with Ctrl-C in its window, or choose another port, like PORT=%d", port, next+1),
+			strings.TrimSpace(second.stderr.String()))
+	})
+
+	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
+	require.Equal(t, websocket.CloseGoingAway, pc.closeErr().Code)
+	require.Equal(t, 0, p.waitExit(t), "stderr: %s", p.stderr)
+	require.Contains(t, p.stdout.String(), "the app's disconnect handler ran")
+	require.Contains(t, p.stdout.String(), "Stopped.")
 }
 
 func TestRunServerPortInUse(t *testing.T) {

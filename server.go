@@ -253,14 +253,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopPinging()
 	// Handle every message the readers took before now, so that their
 	// replies, and whatever their handlers send, go out before the goodbye.
-	s.acceptMu.Lock()
-	s.draining = true
-	s.acceptMu.Unlock()
-	handled := make(chan struct{})
-	go func() {
-		s.inflight.Wait()
-		close(handled)
-	}()
+	handled := s.taken.close()
 	select {
 	case <-handled:
 	case <-ctx.Done():
@@ -334,17 +327,4 @@ func closeHTTP(srvs []*http.Server) {
 	for _, srv := range srvs {
 		srv.Close()
 	}
-}
-
-// accept reports whether a message a reader has just read is taken: after
-// Shutdown has begun, none is. A taken message is counted until handOver's
-// task has run, and Shutdown waits for the count to fall to zero.
-func (s *Server) accept() bool {
-	s.acceptMu.RLock()
-	defer s.acceptMu.RUnlock()
-	if s.draining {
-		return false
-	}
-	s.inflight.Add(1)
-	return true
 }

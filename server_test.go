@@ -413,6 +413,29 @@ func TestListenAndServe(t *testing.T) {
 	})
 }
 
+// TestServe: a server started on a listener the program opened, on a port
+// the system chose, without blocking; Shutdown closes the listener.
+func TestServe(t *testing.T) {
+	s := New(quiet())
+	s.On("ping", func(c *Client) string { return "pong" })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+
+	pingThenShutdown(t, s, l.Addr().String(), served)
+	_, err = net.Dial("tcp", l.Addr().String())
+	require.Error(t, err, "Shutdown closed the listener")
+
+	t.Run("after Shutdown it returns at once and closes the listener", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		require.ErrorIs(t, s.Serve(l), http.ErrServerClosed)
+		_, err = net.Dial("tcp", l.Addr().String())
+		require.Error(t, err)
+	})
+}
+
 // ---- shutdown ----
 
 func TestShutdownDeliversQueuedMessages(t *testing.T) {

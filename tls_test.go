@@ -1,6 +1,7 @@
 package wszero
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/tls"
@@ -52,6 +53,34 @@ func pinning(fp string) *tls.Config {
 			return nil
 		},
 	}
+}
+
+// TestServeTLS: Serve over HTTPS on a listener the program opened.
+func TestServeTLS(t *testing.T) {
+	certFile, keyFile, cert := writeCert(t, t.TempDir(), "localhost", "127.0.0.1")
+	s := New(quiet())
+	s.On("ping", func(c *Client) string { return "pong" })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.ServeTLS(l, certFile, keyFile) }()
+
+	d := &websocket.Dialer{TLSClientConfig: trusting(cert), HandshakeTimeout: testTimeout}
+	p := dialURL(t, d, "wss://"+l.Addr().String()+"/ws", nil)
+	require.Equal(t, "pong", p.call(1, map[string]any{"op": "ping"})["result"])
+	require.NoError(t, s.Shutdown(context.Background()))
+	require.ErrorIs(t, receive(t, served, "ServeTLS to return"), http.ErrServerClosed)
+
+	t.Run("a missing certificate is named, and the listener closed", func(t *testing.T) {
+		s := New(quiet())
+		defer s.Shutdown(context.Background())
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		err = s.ServeTLS(l, "nowhere/cert.pem", keyFile)
+		require.ErrorContains(t, err, "cannot use the certificate nowhere/cert.pem with the key "+keyFile)
+		_, err = net.Dial("tcp", l.Addr().String())
+		require.Error(t, err)
+	})
 }
 
 func TestListenAndServeTLS(t *testing.T) {

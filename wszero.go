@@ -51,11 +51,7 @@ type Server struct {
 	admission   admission   // connections counted for the connection limits
 	logThrottle logThrottle // for log lines a flood could repeat
 
-	// Messages the readers have taken from clients and not yet handled, so
-	// that Shutdown handles every message taken before it began.
-	acceptMu sync.RWMutex
-	draining bool // Shutdown has begun: readers take no more messages (acceptMu)
-	inflight sync.WaitGroup
+	taken takenMessages // so that Shutdown handles every message taken before it began
 
 	welcome  bool // serve the welcome page when there is no static folder
 	teaching bool // run by RunServer: a handler's panic is shown to its sender
