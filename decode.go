@@ -26,7 +26,7 @@ type message struct {
 }
 
 // empty reports whether the message asks for nothing.
-func (m *message) empty() bool { return m.h == nil && m.problem == "" }
+func (m message) empty() bool { return m.h == nil && m.problem == "" }
 
 // decodeFrame decodes one frame of the given kind (a websocket message
 // type). data is the reader's buffer: what outlives decoding is copied.
