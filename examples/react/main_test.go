@@ -102,11 +102,11 @@ func buildApp(t *testing.T) {
 		t.Skip(how)
 	}
 	if _, err := os.Stat("node_modules"); errors.Is(err, fs.ErrNotExist) {
-		// "npm install" follows package-lock.json. "npm ci" would be
-		// stricter, but the npm here leaves other platforms' optional
-		// packages (rollup's native builds) out of the lock file and then
-		// refuses it as out of sync.
-		npm(t, "install", "--no-audit", "--no-fund")
+		// "npm ci" installs exactly what package-lock.json says and never
+		// rewrites it: a test run leaves the checkout as it found it. The
+		// lock file lists every platform's optional packages (rollup's
+		// native builds), or npm ci refuses it as out of sync.
+		npm(t, "ci", "--no-audit", "--no-fund")
 	}
 	if stale(t) {
 		npm(t, "run", "build")
