@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -371,4 +372,29 @@ func testConnectToAnotherOrigin(t *testing.T, browser context.Context) {
 // wsURL is the ws:// address of an httptest server.
 func wsURL(ts *httptest.Server) string {
 	return "ws" + strings.TrimPrefix(ts.URL, "http")
+}
+
+// testPageServerWithoutTheEndpoint: a page whose own server serves the
+// client but not the endpoint (a dev server that does not forward /ws)
+// says in the console what to do, and keeps trying.
+func testPageServerWithoutTheEndpoint(t *testing.T, browser context.Context) {
+	s := wszero.New(quiet())
+	mux := http.NewServeMux()
+	mux.Handle("GET /wszero.js", s) // the client only: /ws is not forwarded
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<!doctype html><script src="/wszero.js"></script>`)
+	})
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		shutdown(t, s)
+		ts.Close()
+	})
+	p := openPage(t, browser, ts.URL+"/")
+	m := p.waitConsole(chromedp.ConsoleWarning, "wszero: cannot connect to "+wsURL(ts)+"/ws")
+	for _, hint := range []string{"must forward /ws to wszero's", `connect("ws://localhost:8000/ws")`} {
+		if !strings.Contains(m.Text, hint) {
+			t.Errorf("the warning %q does not say %s", m.Text, hint)
+		}
+	}
+	p.waitFor(`wszero.connectionState() === "reconnecting"`)
 }

@@ -48,6 +48,7 @@ func TestBrowser(t *testing.T) {
 		{"SilentConnection", testSilentConnection},
 		{"KeepaliveWithARealServer", testKeepaliveWithARealServer},
 		{"ConnectToAnotherOrigin", testConnectToAnotherOrigin},
+		{"PageServerWithoutTheEndpoint", testPageServerWithoutTheEndpoint},
 		{"JSXBundledOnRequest", testJSXBundledOnRequest},
 	} {
 		t.Run(test.name, func(t *testing.T) { test.run(t, browser) })

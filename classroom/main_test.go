@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wszero/wszero/classroom/internal/lessontest"
+	"github.com/wszero/wszero/internal/headless"
 )
 
 func TestMain(m *testing.M) { lessontest.Main(m, main) }
@@ -74,7 +75,7 @@ func TestAQuestionRound(t *testing.T) {
 
 	teacher := lessontest.Open(t, browser, p.URL+"teacher?code="+code)
 	teacher.WaitText("#state", "connected")
-	teacher.WaitFor(`document.getElementById("nobody").hidden === false`)
+	teacher.WaitShown("#nobody", true)
 
 	names := []string{"Ann", "Bob", "<b>Cat</b>"}
 	students := map[string]*lessontest.Page{}
@@ -115,7 +116,7 @@ func TestAQuestionRound(t *testing.T) {
 				t.Errorf("%s: %q", call, msg)
 			}
 		}
-		if lessontest.Eval[bool](bob, `!document.getElementById("lock").hidden || !document.getElementById("question").hidden`) {
+		if lessontest.Eval[bool](bob, headless.ShownExpr("#lock")+" || "+headless.ShownExpr("#question")) {
 			t.Error("a student's teacher op changed the classroom")
 		}
 	})
@@ -171,7 +172,7 @@ func TestAQuestionRound(t *testing.T) {
 		teacher := teacher.In(t)
 		teacher.Click("#lock-screens")
 		for _, s := range students {
-			s.In(t).WaitFor(`!document.getElementById("lock").hidden`)
+			s.In(t).WaitShown("#lock", true)
 		}
 		teacher.WaitText("#lock-screens", "Unlock screens")
 		msg := lessontest.Eval[string](ann.In(t), `call("answer", {question: 1, answer: "3"}).then(() => "it worked", (err) => err.message)`)
@@ -180,7 +181,7 @@ func TestAQuestionRound(t *testing.T) {
 		}
 		teacher.Click("#lock-screens")
 		for _, s := range students {
-			s.In(t).WaitFor(`document.getElementById("lock").hidden`)
+			s.In(t).WaitShown("#lock", false)
 		}
 	})
 
@@ -213,7 +214,7 @@ func TestAQuestionRound(t *testing.T) {
 		teacher.WaitText("#q-info", fmt.Sprintf("%d of %d answered · group 1", len(group1), len(group1)))
 		teacher.WaitFor(fmt.Sprintf(`document.querySelector("#chart .bar .count")?.textContent === "%d"`, len(group1)))
 		for _, s := range group2 {
-			s.WaitFor(`document.getElementById("question").hidden`)
+			s.WaitShown("#question", false)
 		}
 		teacher.Click("#reveal")
 		group1[0].WaitContains("#result", "Right! 🎉 The answer was: Paris")

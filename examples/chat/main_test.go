@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +81,14 @@ func (b *tab) waitForLine(line string) {
 	b.WaitFor(fmt.Sprintf(`[...document.querySelectorAll("#log li")].some((li) => li.textContent === %q)`, line))
 }
 
+// screenshot saves what the tab shows as name in the folder that
+// $WSZERO_SCREENSHOTS names, when it is set, for a person to look at.
+func (b *tab) screenshot(name string) {
+	if dir := os.Getenv("WSZERO_SCREENSHOTS"); dir != "" {
+		b.Screenshot(filepath.Join(dir, name))
+	}
+}
+
 // submit types text into a form's input and submits the form.
 func (b *tab) submit(input, text string) {
 	b.T.Helper()
@@ -105,9 +115,20 @@ func TestChatInTwoWindows(t *testing.T) {
 	url := "http://" + server.addr + "/"
 
 	ada := openTab(t, browser, url)
+	t.Run("before joining, only the join box shows", func(t *testing.T) {
+		ada := ada.in(t)
+		ada.screenshot("chat-before-joining.png")
+		ada.WaitShown("#join-form", true)
+		ada.WaitShown("#say-form", false)
+	})
 	ada.submit("name", "Ada")
 	ada.waitForLine("Ada joined")
-	ada.WaitFor(`!document.getElementById("say-form").hidden`)
+	t.Run("after joining, only the say box shows", func(t *testing.T) {
+		ada := ada.in(t)
+		ada.WaitShown("#say-form", true)
+		ada.screenshot("chat-after-joining.png")
+		ada.WaitShown("#join-form", false)
+	})
 
 	bold := openTab(t, browser, url)
 	t.Run("a name that is too long is refused, in words", func(t *testing.T) {

@@ -2,6 +2,8 @@ package headless
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -83,5 +85,39 @@ func (tab *Tab) WaitFor(expr string) {
 			tab.T.Fatalf("waited %v for %s (error: %v); the page shows:\n%s", Wait, expr, err, body)
 		}
 		<-tick.C
+	}
+}
+
+// ShownExpr is a JavaScript expression that is true when the element that
+// css selects is rendered where a person can see it: it takes up room on
+// the page, and neither its style nor an ancestor's hides it (display,
+// visibility, opacity). It checks what is rendered, not the hidden
+// attribute, which a stylesheet can override.
+func ShownExpr(css string) string {
+	return fmt.Sprintf(`((el) => !!el && el.getClientRects().length > 0 && el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true}))(document.querySelector(%q))`, css)
+}
+
+// WaitShown waits until the element that css selects is shown, or, with
+// shown false, until it is not (see ShownExpr).
+func (tab *Tab) WaitShown(css string, shown bool) {
+	tab.T.Helper()
+	expr := ShownExpr(css)
+	if !shown {
+		expr = "!" + expr
+	}
+	tab.WaitFor(expr)
+}
+
+// Screenshot saves a PNG of the tab's viewport to path.
+func (tab *Tab) Screenshot(path string) {
+	tab.T.Helper()
+	ctx, cancel := context.WithTimeout(tab.Ctx, Wait)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tab.T.Fatal(err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tab.T.Fatal(err)
 	}
 }

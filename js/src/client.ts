@@ -323,7 +323,10 @@ function originHint(address: string): string {
   } catch {
     return "";
   }
-  if (host === location.host) return "";
+  if (host === location.host) {
+    // The page's own server: when it is not wszero's (a dev server), it must forward the endpoint.
+    return ` If this page comes from another server than wszero's (a Vite dev server, say), that server must forward ${new URL(address).pathname} to wszero's (Vite: server.proxy in vite.config.ts), or the page must call connect("ws://localhost:8000/ws") with wszero's address.`;
+  }
   return ` A page from another address (this one is ${location.origin}) may connect only if the server allows it: wszero.WithAllowedOrigins("${location.host}").`;
 }
 

@@ -268,6 +268,18 @@ func (p *Page) WaitFor(expr string) {
 	}
 }
 
+// WaitShown waits until the element selected by css is rendered where a
+// person sees it, or, with shown false, until it is not: what is on the
+// screen, not the hidden attribute (see headless.ShownExpr).
+func (p *Page) WaitShown(css string, shown bool) {
+	p.t.Helper()
+	expr := headless.ShownExpr(css)
+	if !shown {
+		expr = "!" + expr
+	}
+	p.WaitFor(expr)
+}
+
 // WaitText waits until the element selected by css shows text.
 func (p *Page) WaitText(css, text string) {
 	p.t.Helper()
