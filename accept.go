@@ -129,7 +129,10 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	}
 	for _, p := range s.opts.allowedOrigins {
 		subject := u.Host
-		if strings.Contains(p, "://") {
+		switch {
+		case u.Host == "":
+			subject = opaqueOrigin // "null", or an origin without a host such as "file://"
+		case strings.Contains(p, "://"):
 			subject = origin
 		}
 		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(subject)); ok {
@@ -144,7 +147,11 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // upgradeError answers a failed upgrade in words.
 func (s *Server) upgradeError(w http.ResponseWriter, r *http.Request, status int, reason error) {
 	msg := reason.Error()
-	if status == http.StatusForbidden {
+	switch {
+	case status == http.StatusForbidden && originHost(r.Header.Get("Origin")) == opaqueOrigin:
+		msg = "This page was opened from a file (or has no origin of its own), and this server does not accept WebSocket connections from such pages. " +
+			"Open the address the server printed (like http://localhost:8000) instead of the file; or, if you must, allow them with wszero.WithAllowedOrigins(\"null\")."
+	case status == http.StatusForbidden:
 		msg = fmt.Sprintf("This server does not accept WebSocket connections from pages at %s. "+
 			"If that page is yours, allow it with wszero.WithAllowedOrigins(%q).", r.Header.Get("Origin"), originHost(r.Header.Get("Origin")))
 	}
@@ -152,11 +159,20 @@ func (s *Server) upgradeError(w http.ResponseWriter, r *http.Request, status int
 }
 
 func originHost(origin string) string {
-	if u, err := url.Parse(origin); err == nil && u.Host != "" {
-		return u.Host
+	u, err := url.Parse(origin)
+	switch {
+	case err != nil:
+		return origin
+	case u.Host == "":
+		return opaqueOrigin
 	}
-	return origin
+	return u.Host
 }
+
+// opaqueOrigin is what WithAllowedOrigins matches for a page without an
+// origin of its own (the browser sends "null"): opened from a file, or in a
+// sandboxed frame.
+const opaqueOrigin = "null"
 
 // authenticate runs WithAuthenticate's function for r. When it refuses,
 // authenticate has answered the request and ok is false.

@@ -118,9 +118,14 @@ func WithMaxMessageSize(bytes int64) Option {
 // when it contains "://", and against its host and port otherwise
 // ("localhost:5173", "*.example.com"); "*" matches within one name and
 // allows every origin on its own: use "*" only for a server with nothing
-// to protect.
+// to protect. "null" allows pages with no origin of their own: a page
+// opened from a file, or in a sandboxed frame (any page on the computer
+// can be one of those).
 func WithAllowedOrigins(patterns ...string) Option {
 	for _, p := range patterns {
+		if p == "" {
+			panic(`wszero.WithAllowedOrigins(""): an empty pattern matches nothing; name a host like "localhost:5173", or "null" for pages opened from a file`)
+		}
 		if _, err := path.Match(p, ""); err != nil {
 			panic(fmt.Sprintf("wszero.WithAllowedOrigins: %q is not a valid pattern: %v", p, err))
 		}

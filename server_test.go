@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,6 +219,12 @@ func TestOrigins(t *testing.T) {
 		{"case does not matter", []string{"App.Example.com"}, "https://app.EXAMPLE.com", true},
 		{"star allows everyone", []string{"*"}, "https://anything.example.net:8443", true},
 		{"one of several", []string{"a.example", "b.example"}, "http://b.example", true},
+		{"a page opened from a file", nil, "null", false},
+		{"a page opened from a file, allowed", []string{"null"}, "null", true},
+		{"an origin without a host, like a file's", nil, "file://", false},
+		{"an origin without a host, allowed as null", []string{"null"}, "file://", true},
+		{"null does not allow a host", []string{"null"}, "http://evil.example", false},
+		{"star allows a file's page too", []string{"*"}, "null", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,12 +252,27 @@ func TestOrigins(t *testing.T) {
 			require.Equal(t, http.StatusForbidden, resp.StatusCode)
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			host := strings.TrimPrefix(strings.TrimPrefix(tt.origin, "https://"), "http://")
-			require.Contains(t, string(body), "does not accept WebSocket connections from pages at "+tt.origin)
-			require.Contains(t, string(body), `wszero.WithAllowedOrigins("`+host+`")`, "the body says how to allow it")
+			if strings.Contains(tt.origin, "//") && tt.origin != "file://" {
+				require.Contains(t, string(body), "does not accept WebSocket connections from pages at "+tt.origin)
+			} else {
+				require.Contains(t, string(body), "Open the address the server printed (like http://localhost:8000) instead of the file")
+			}
 			require.Contains(t, log.String(), "another origin")
+
+			// The hint works: a server that does as it says lets the page in.
+			hint := regexp.MustCompile(`wszero\.WithAllowedOrigins\("([^"]*)"\)`).FindStringSubmatch(string(body))
+			require.NotNil(t, hint, "the body says how to allow it: %s", body)
+			allowing := New(quiet(), WithAllowedOrigins(hint[1]))
+			allowing.On("ping", func(c *Client) string { return "pong" })
+			conn, _, err = websocket.DefaultDialer.Dial(wsURL(startServer(t, allowing), "/ws"), h)
+			require.NoError(t, err, "the hint %s did not let the page in", hint[0])
+			conn.Close()
 		})
 	}
+	t.Run("an empty pattern panics at once, saying what to write", func(t *testing.T) {
+		require.PanicsWithValue(t, `wszero.WithAllowedOrigins(""): an empty pattern matches nothing; name a host like "localhost:5173", or "null" for pages opened from a file`,
+			func() { WithAllowedOrigins("") })
+	})
 	t.Run("a bad pattern panics at once", func(t *testing.T) {
 		require.PanicsWithValue(t, `wszero.WithAllowedOrigins: "[" is not a valid pattern: syntax error in pattern`,
 			func() { WithAllowedOrigins("[") })

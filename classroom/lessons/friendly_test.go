@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -121,4 +122,20 @@ func TestForgettingTheStaticFolderShowsHowToMakeIt(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(body), "make a folder called <code>static</code> next to your\n<code>main.go</code>")
 	require.Contains(t, string(body), "index.html")
+}
+
+// TestAPageOpenedAsAFileSaysWhatToOpen: a child who double-clicks a
+// lesson's index.html sees, in the page, what to open instead.
+func TestAPageOpenedAsAFileSaysWhatToOpen(t *testing.T) {
+	pages, err := filepath.Glob("*/static/index.html")
+	require.NoError(t, err)
+	require.Len(t, pages, 6)
+	browser := lessontest.Browser(t)
+	for _, page := range pages {
+		t.Run(filepath.Dir(filepath.Dir(page)), func(t *testing.T) {
+			p := lessontest.OpenFile(t, browser, page)
+			p.WaitShown("#open-the-address", true)
+			p.WaitContains("#open-the-address", "Open the address the terminal printed (like http://localhost:8000), not the file.")
+		})
+	}
 }

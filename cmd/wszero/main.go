@@ -147,6 +147,8 @@ const indexHTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>My wszero app</title>
 <script src="/wszero.js"></script>
+<!-- Opened as a file, the page cannot reach the server: this line says so. -->
+<script>if (location.protocol === "file:") document.write('<p id="open-the-address" style="color:#b00;font-weight:bold">Open the address the terminal printed (like http://localhost:8000), not the file.</p>')</script>
 </head>
 <body>
 <h1>Announcements</h1>

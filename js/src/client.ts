@@ -323,6 +323,10 @@ function originHint(address: string): string {
   } catch {
     return "";
   }
+  if (location.origin === "null") {
+    // Opened from a file (or in a sandboxed frame): the page has no origin a server could allow by name.
+    return ` This page was opened from a file: open the address the server printed (like http://localhost:8000) instead of the file.`;
+  }
   if (host === location.host) {
     // The page's own server: when it is not wszero's (a dev server), it must forward the endpoint.
     return ` If this page comes from another server than wszero's (a Vite dev server, say), that server must forward ${new URL(address).pathname} to wszero's (Vite: server.proxy in vite.config.ts), or the page must call connect("ws://localhost:8000/ws") with wszero's address.`;

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"syscall"
@@ -205,6 +206,19 @@ func Open(t testing.TB, browser context.Context, url string) *Page {
 	p := &Page{t: t, ctx: headless.NewTab(t, browser)}
 	p.Do(chromedp.Navigate(url))
 	p.WaitFor(`window.wszero && wszero.connectionState() === "open"`)
+	return p
+}
+
+// OpenFile opens a page's file as a child double-clicking it would: with
+// no server behind it.
+func OpenFile(t testing.TB, browser context.Context, path string) *Page {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Page{t: t, ctx: headless.NewTab(t, browser)}
+	p.Do(chromedp.Navigate("file://" + filepath.ToSlash(abs)))
 	return p
 }
 
