@@ -201,7 +201,7 @@ func (c *classroom) addHandlers() {
 		if text == "" || utf8.RuneCountInString(text) > 500 {
 			return errors.New("type a question of 1 to 500 letters")
 		}
-		var choices []string
+		choices := []string{} // never null for the pages
 		for _, ch := range p.Choices {
 			if ch = strings.TrimSpace(ch); ch != "" && !slices.Contains(choices, ch) {
 				choices = append(choices, ch)
@@ -294,7 +294,7 @@ func (c *classroom) teacherState() wszero.Params {
 		Correct bool   `json:"correct"`
 	}
 	q := c.question
-	var rows []row
+	rows := []row{} // an empty list, not null, for the page
 	for _, key := range c.order {
 		st := c.students[key]
 		answered := false
@@ -305,7 +305,7 @@ func (c *classroom) teacherState() wszero.Params {
 	}
 	p := wszero.Params{"students": rows, "groups": c.groups, "locked": c.locked, "question": nil}
 	if q != nil {
-		var bars []bar
+		bars := []bar{} // a free-text question with no answer yet has none: an empty list, not null
 		for _, ch := range q.Choices {
 			bars = append(bars, bar{Label: ch, Correct: ch == q.correct})
 		}

@@ -205,6 +205,11 @@ func TestAQuestionRound(t *testing.T) {
 		teacher.Type("#correct-text", "Paris")
 		teacher.Do(chromedp.SetValue(chromedp.CSS(`#to`), "1"))
 		teacher.Click("#ask button")
+		// No answer yet: the teacher's page shows the question, an empty
+		// chart and a Reveal button that works.
+		teacher.WaitText("#q-info", fmt.Sprintf("0 of %d answered · group 1", len(group1)))
+		teacher.WaitFor(`!document.getElementById("reveal").disabled`)
+		teacher.WaitShown("#results", true)
 		for _, s := range group1 {
 			s.WaitText("#question-text", "The capital of France?")
 			s.Type("#free-answer", "paris ")
