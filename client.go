@@ -120,7 +120,8 @@ func (c *Client) Get(key string) any {
 	return c.state[key]
 }
 
-// InGroup reports whether the client is in group.
+// InGroup reports whether the client is in group; once it has
+// disconnected, whether it was when it left, as Groups tells.
 func (c *Client) InGroup(group string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

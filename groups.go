@@ -158,7 +158,10 @@ func (c *Client) RemoveFromGroup(group string) {
 	s.leaveGroupLocked(c, group)
 }
 
-// Groups returns the names of the groups the client is in, sorted.
+// Groups returns the names of the groups the client is in, sorted. Once
+// it has disconnected, they are the groups it was in when it left, so
+// that its disconnect handler can tell them ("Ada left team red"); it is
+// a member of none of them any more.
 func (c *Client) Groups() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

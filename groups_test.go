@@ -202,7 +202,12 @@ func TestDisconnectLeavesGroups(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, ts := newTestServer(t)
 			connects := trackConnects(s)
-			disconnects := trackDisconnects(s)
+			leftFrom := make(chan []string, 10)
+			disconnects := make(chan *Client, 10)
+			s.On("disconnect", func(c *Client) {
+				leftFrom <- c.Groups() // what "Ada left team red" needs
+				disconnects <- c
+			})
 			p, c := dialClient(t, ts, connects)
 			_, other := dialClient(t, ts, connects)
 			for _, g := range []string{"red", "blue"} {
@@ -210,12 +215,13 @@ func TestDisconnectLeavesGroups(t *testing.T) {
 				require.NoError(t, other.AddToGroup(g))
 			}
 			tt.leave(p, c)
+			require.Equal(t, []string{"blue", "red"}, receive(t, leftFrom, "the disconnect handler"), "the handler sees the groups the client was in")
 			require.Equal(t, c, receive(t, disconnects, "the disconnect handler"))
 			for _, g := range []string{"red", "blue"} {
 				require.Equal(t, ids([]*Client{other}), ids(s.Members(g)), g)
 			}
 			require.Equal(t, ids([]*Client{other}), ids(s.Clients()))
-			require.Empty(t, c.Groups())
+			require.True(t, c.InGroup("red"), "it was in red when it left")
 			err := c.AddToGroup("green")
 			require.ErrorIs(t, err, ErrClosed)
 			require.Empty(t, s.Members("green"))

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +44,9 @@ func (s *Server) addClient(c *Client) bool {
 	return true
 }
 
-// removeClient takes c out of the server and out of every group.
+// removeClient takes c out of the server and out of every group's
+// members. c keeps its own list of the groups it was in, for its
+// disconnect handler (Client.Groups); nothing reaches it through them.
 func (s *Server) removeClient(c *Client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -51,10 +55,9 @@ func (s *Server) removeClient(c *Client) {
 		s.allSnap = nil
 	}
 	c.mu.Lock()
-	groups := c.groups
-	c.groups = nil
+	groups := slices.Collect(maps.Keys(c.groups))
 	c.mu.Unlock()
-	for g := range groups {
+	for _, g := range groups {
 		s.leaveGroupLocked(c, g)
 	}
 }
