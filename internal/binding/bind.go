@@ -327,7 +327,31 @@ func wrongType(op, key string, t reflect.Type, r json.RawMessage, err error) err
 		}
 		return fmt.Errorf("%s: %q should be %s, but it holds %s", op, key, describeType(t), held)
 	}
-	return fmt.Errorf("%s: %q should be %s, but %s", op, key, describeType(t), butGot(te, DescribeJSON(r)))
+	return fmt.Errorf("%s: %q should be %s, but %s%s", op, key, describeType(t), butGot(te, DescribeJSON(r)), quotedHint(key, t, r))
+}
+
+// quotedHint explains, when r is a string that holds what t wants (a
+// number, true or false), how to send the value itself: to a child, "3" is
+// a number, and a text box's value is always a string.
+func quotedHint(key string, t reflect.Type, r json.RawMessage) string {
+	var text string
+	if kindOfJSON(r) != kindString || json.Unmarshal(r, &text) != nil {
+		return ""
+	}
+	text = strings.TrimSpace(text)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case kindOfType(t) == kindNumber:
+		if _, err := strconv.ParseFloat(text, 64); err != nil {
+			return ""
+		}
+		return fmt.Sprintf(`. Send it as a number, without quotes, like {%q: %s}; a text box's value is text, so in JavaScript write Number(input.value)`, key, text)
+	case t.Kind() == reflect.Bool && (text == "true" || text == "false"):
+		return fmt.Sprintf(`. Send it without quotes, like {%q: %s}; in JavaScript, a checkbox's checkbox.checked is true or false already`, key, text)
+	}
+	return ""
 }
 
 // butGot completes "… should be <te.Type>, but …". shown, when not empty,
