@@ -71,13 +71,10 @@ func (s *Server) refused(c *Client, ref []byte, op string) (refused bool) {
 func (s *Server) invoke(c *Client, in message) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.logger().Error("wszero: handler panicked", "op", in.h.op, "client", c.id, "panic", v, "stack", string(debug.Stack()))
-			msg := in.h.op + " crashed on the server: the server's log says where and why"
-			if s.teaching {
-				// A class's own server: the child at the page wants the why.
-				msg = fmt.Sprintf("%s crashed on the server: %v (the terminal shows the line)", in.h.op, v)
-			}
-			c.sendError(in.ref, in.h.op, msg)
+			cr := newCrash(in.h.op, v)
+			s.logCrash(c, cr)
+			// A class's own server (RunServer): the child at the page wants the why.
+			c.sendError(in.ref, in.h.op, cr.forTheSender(s.teaching))
 		}
 	}()
 	result, err := in.h.call(c, in.arg)

@@ -221,7 +221,9 @@ func TestRunServerServesWelcomePageAndShutsDownOnCtrlC(t *testing.T) {
 
 	// A class's own server tells the child at the page why a handler crashed.
 	require.Equal(t, map[string]any{"op": "error", "_ref": 2.0, "for": "crash",
-		"msg": "crash crashed on the server: interface conversion: interface {} is nil, not string (the terminal shows the line)"},
+		"msg": "crash crashed on the server: interface conversion: interface {} is nil, not string. " +
+			`Something was empty: c.Get gives nothing (nil) for a key that c.Set has not stored yet, for example when "crash" runs before the message that sets it. ` +
+			`Check it first: v, ok := c.Get("…").(string)`},
 		pc.call(2, map[string]any{"op": "crash"}))
 
 	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))

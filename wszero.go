@@ -104,9 +104,23 @@ func Default() *Server {
 }
 
 // On registers handler for messages whose "op" is op, on the default server.
-// See Server.On for the handler shapes.
+// See Server.On for the handler shapes. Like Server.On it panics on a
+// mistake; called straight from main, as a teaching program does, it
+// prints the panic's words, without the goroutine trace that would bury
+// them, and exits with status 2.
 func On(op string, handler any) {
+	if pc, _, _, ok := runtime.Caller(1); ok && runtime.FuncForPC(pc).Name() == "main.main" {
+		defer exitOnPanic()
+	}
 	Default().On(op, handler)
+}
+
+// exitOnPanic prints a panic under way and exits with status 2.
+func exitOnPanic() {
+	if v := recover(); v != nil {
+		fmt.Fprintln(os.Stderr, v)
+		os.Exit(2)
+	}
 }
 
 // Broadcast sends {"op": op, …params} to every client of the default server.

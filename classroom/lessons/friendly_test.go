@@ -5,9 +5,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wszero/wszero"
@@ -20,6 +25,9 @@ import (
 func TestMain(m *testing.M) {
 	lessontest.Main(m, func() {
 		wszero.On("announce", func(c *wszero.Client, p struct{ Text string }) {})
+		wszero.On("say", func(c *wszero.Client, p struct{ Text string }) {
+			_ = c.Get("team").(string) // crashes: nothing was Set under "team"
+		})
 		wszero.RunServer(8000)
 	})
 }
@@ -138,4 +146,53 @@ func TestAPageOpenedAsAFileSaysWhatToOpen(t *testing.T) {
 			p.WaitContains("#open-the-address", "Open the address the terminal printed (like http://localhost:8000), not the file.")
 		})
 	}
+}
+
+// TestACrashSaysWhatHappenedInWords: a handler that crashes on a c.Get
+// that was never Set tells the page where and what it means, and the
+// terminal gets one short line, not a stack.
+func TestACrashSaysWhatHappenedInWords(t *testing.T) {
+	src, err := os.ReadFile("friendly_test.go")
+	require.NoError(t, err)
+	line := 1 + strings.Count(string(src[:strings.Index(string(src), "// crashes: nothing was Set")]), "\n")
+	site := fmt.Sprintf("friendly_test.go:%d", line)
+
+	p := lessontest.Start(t)
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(p.URL, "http")+"ws", nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.WriteMessage(websocket.TextMessage, []byte(`{"op": "say", "text": "hi", "_ref": 1}`)))
+	var answer struct{ Op, Msg string }
+	require.NoError(t, conn.ReadJSON(&answer))
+	require.Equal(t, "error", answer.Op)
+	require.Equal(t, "say crashed on the server at "+site+": interface conversion: interface {} is nil, not string. "+
+		`Something was empty: c.Get gives nothing (nil) for a key that c.Set has not stored yet, for example when "say" runs before the message that sets it. `+
+		`Check it first: v, ok := c.Get("…").(string)`, answer.Msg)
+
+	logged := p.WaitLine(t, regexp.MustCompile(`wszero: say crashed`))
+	require.Contains(t, logged, "wszero: say crashed at "+site+": interface conversion: interface {} is nil, not string")
+	require.Contains(t, logged, "WSZERO_STACK=1")
+	require.Less(t, len(logged), 300, "one short line: %s", logged)
+	require.NotContains(t, p.Output(), "goroutine ", "no stack unless asked for")
+}
+
+// TestAHandlerOfTheWrongShapeInMainSaysOnlyWhy: a lesson whose main
+// registers a handler of the wrong shape prints what is wrong and the
+// shapes there are, without a goroutine trace, and stops with status 2.
+func TestAHandlerOfTheWrongShapeInMainSaysOnlyWhy(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "wrong-shape")
+	build := exec.Command("go", "build", "-o", bin, "./testdata/wrong-shape")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	run := exec.Command(bin)
+	out, err = run.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	require.Equal(t, 2, exit.ExitCode())
+	text := string(out)
+	require.True(t, strings.HasPrefix(text, `wszero.On("hello", …) at `), text)
+	require.Contains(t, text, "wrong-shape/main.go:7: the handler func(struct { Name string }) string must take a *wszero.Client first.")
+	require.Contains(t, text, "A handler must be a function of one of these shapes")
+	require.NotContains(t, text, "goroutine")
+	require.NotContains(t, text, "panic")
 }

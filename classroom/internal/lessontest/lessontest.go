@@ -89,15 +89,20 @@ func Launch(t testing.TB, dir, port string, env ...string) *Program {
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), programEnv+"=1", "PORT="+port), env...)
 	p := &Program{cmd: cmd, out: &buffer{}, lines: make(chan string, 1000), done: make(chan struct{})}
-	pipe, err := cmd.StdoutPipe()
+	// stdout and stderr both, as the terminal shows them, line by line.
+	pipe, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = p.out
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = w, w
+	err = cmd.Start()
+	w.Close() // the child has its own copy
+	if err != nil {
+		pipe.Close()
 		t.Fatal(err)
 	}
 	go func() {
+		defer pipe.Close()
 		sc := bufio.NewScanner(io.TeeReader(pipe, p.out))
 		for sc.Scan() {
 			select {

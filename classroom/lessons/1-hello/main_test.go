@@ -12,6 +12,8 @@ func TestMain(m *testing.M) { lessontest.Main(m, main) }
 func TestHello(t *testing.T) {
 	program := lessontest.Start(t)
 	page := lessontest.Open(t, lessontest.Browser(t), program.URL)
+	page.Click("#hello")
+	page.WaitText("#answer", "Type your name in the box first!") // not "Hello, !"
 	page.Type("#name", "Ada")
 	page.Click("#hello")
 	page.WaitText("#answer", "Hello, Ada!")

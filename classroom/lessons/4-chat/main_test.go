@@ -14,6 +14,12 @@ func TestChat(t *testing.T) {
 	browser := lessontest.Browser(t)
 	ann := lessontest.Open(t, browser, program.URL)
 	bob := lessontest.Open(t, browser, program.URL)
+	// Talking before joining: the page says what to do (it showed "null: …").
+	ann.Type("#text", "too early")
+	ann.Click("#say")
+	ann.WaitContains(".problem", "join the chat first: type your name and press Join")
+	ann.Click("#join")
+	ann.WaitContains(".problem:last-of-type", "type your name in the box first")
 	ann.Type("#name", "Ann")
 	ann.Click("#join")
 	bob.WaitContains("#messages", "Ann: has joined")

@@ -17,6 +17,10 @@ func TestTeams(t *testing.T) {
 	ann := lessontest.Open(t, browser, program.URL)
 	bob := lessontest.Open(t, browser, program.URL)
 	cat := lessontest.Open(t, browser, program.URL)
+	// Talking before joining a team: the page says what to do (the handler crashed).
+	ann.Type("#text", "too early")
+	ann.Click("#say")
+	ann.WaitContains(".problem", "join a team first: press Join team red or Join team blue")
 	for _, p := range []struct {
 		page       *lessontest.Page
 		name, team string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"time"
 
 	"github.com/wszero/wszero"
@@ -10,16 +11,23 @@ var scores = map[string]int{}
 var secondsLeft = 20
 
 func main() {
-	wszero.On("join", func(c *wszero.Client, p struct{ Name string }) {
+	wszero.On("join", func(c *wszero.Client, p struct{ Name string }) error {
+		if p.Name == "" {
+			return errors.New("type your name in the box first")
+		}
 		c.Set("name", p.Name)
 		scores[p.Name] = 0
+		return nil
 	})
-	wszero.On("tap", func(c *wszero.Client) {
+	wszero.On("tap", func(c *wszero.Client) error {
+		name, joined := c.Get("name").(string)
+		if !joined {
+			return errors.New("type your name and press Play first")
+		}
 		if secondsLeft > 0 {
-			name := c.Get("name").(string)
 			scores[name] = scores[name] + 1
 		}
-		wszero.Broadcast("scores", wszero.Params{"scores": scores})
+		return wszero.Broadcast("scores", wszero.Params{"scores": scores})
 	})
 	wszero.Every(time.Second, func() {
 		secondsLeft = secondsLeft - 1

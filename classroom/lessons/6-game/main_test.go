@@ -19,6 +19,9 @@ func TestGame(t *testing.T) {
 	ann.WaitContains("#clock", "seconds left")
 	first := lessontest.Eval[string](ann, `document.getElementById("clock").textContent`)
 	ann.WaitFor(`document.getElementById("clock").textContent !== ` + strconv.Quote(first))
+	// Tapping before playing: the page says what to do (the handler crashed).
+	ann.Click("#tap")
+	ann.WaitContains(".problem", "type your name and press Play first")
 	ann.Type("#name", "Ann")
 	ann.Click("#join")
 	bob.Type("#name", "Bob")
