@@ -25,6 +25,7 @@ var teacherOps = map[string]bool{
 	"teacher_ask":    true,
 	"teacher_reveal": true,
 	"teacher_lock":   true,
+	"teacher_remove": true,
 }
 
 // classroom is the app's state. Handlers run one at a time on wszero's
@@ -37,11 +38,13 @@ type classroom struct {
 	groups   int                 // how many groups the class is split into; 0: none
 	question *question
 	locked   bool
+	lastID   int // the id of the last student to arrive
 }
 
 // student is one student, across reconnections of their page.
 type student struct {
 	key, name string
+	id        int            // the teacher's page names the student by it (the key is the student's own)
 	group     int            // 1…groups, or 0
 	client    *wszero.Client // nil while their page is away
 }
@@ -88,13 +91,30 @@ func (c *classroom) addHandlers() {
 			return nil, errors.New("this page is the teacher's")
 		}
 		st := c.students[p.Key]
-		if st == nil {
-			st = &student{key: p.Key}
-			c.students[p.Key] = st
-			c.order = append(c.order, p.Key)
+		if st == nil || !strings.EqualFold(st.name, name) {
+			same := c.studentNamed(name)
+			switch {
+			case same != nil && same != st && same.client != nil:
+				return nil, fmt.Errorf("someone called %s is already here: add the first letter of your surname, like %s %s", same.name, name, "B")
+			case same != nil && same != st:
+				// The same name, away: the student came back on another
+				// device, or in a browser that forgot them.
+				c.rekey(same, p.Key)
+				if st != nil {
+					c.remove(st)
+				}
+				st = same
+			case st == nil:
+				c.lastID++
+				st = &student{key: p.Key, id: c.lastID}
+				c.students[p.Key] = st
+				c.order = append(c.order, p.Key)
+			}
 		}
 		if st.client != nil && st.client != cl {
-			st.client.Close() // an older tab of the same student
+			// An older tab of the same student: it stops, and says so.
+			_ = st.client.Send("replaced", nil)
+			st.client.Close()
 		}
 		st.name, st.client = name, cl
 		cl.Set("key", p.Key)
@@ -160,6 +180,21 @@ func (c *classroom) addHandlers() {
 			return nil, err
 		}
 		return c.teacherState(), nil
+	})
+
+	s.On("teacher_remove", func(cl *wszero.Client, p struct{ ID int }) error {
+		for _, st := range c.students {
+			if st.id != p.ID {
+				continue
+			}
+			if st.client != nil {
+				return fmt.Errorf("%s is here: only students who are away can be removed", st.name)
+			}
+			c.remove(st)
+			c.updateTeachers()
+			return nil
+		}
+		return errors.New("that student is not in the class any more")
 	})
 
 	s.On("teacher_split", func(cl *wszero.Client, p struct{ Groups int }) error {
@@ -244,6 +279,40 @@ func (c *classroom) addHandlers() {
 	})
 }
 
+// studentNamed returns the student called name, ignoring case, or nil.
+func (c *classroom) studentNamed(name string) *student {
+	for _, st := range c.students {
+		if strings.EqualFold(st.name, name) {
+			return st
+		}
+	}
+	return nil
+}
+
+// rekey gives st the key of the page it came back on, with its answers.
+func (c *classroom) rekey(st *student, key string) {
+	old := st.key
+	delete(c.students, old)
+	st.key = key
+	c.students[key] = st
+	c.order[slices.Index(c.order, old)] = key
+	if q := c.question; q != nil {
+		if a, ok := q.answers[old]; ok {
+			delete(q.answers, old)
+			q.answers[key] = a
+		}
+	}
+}
+
+// remove takes st out of the class.
+func (c *classroom) remove(st *student) {
+	delete(c.students, st.key)
+	c.order = slices.DeleteFunc(c.order, func(k string) bool { return k == st.key })
+	if q := c.question; q != nil {
+		delete(q.answers, st.key)
+	}
+}
+
 // studentOf returns the student whose page cl is, or nil.
 func (c *classroom) studentOf(cl *wszero.Client) *student {
 	key, _ := cl.Get("key").(string)
@@ -283,6 +352,7 @@ func (c *classroom) sendStudentsState() {
 // teacherState is everything the teacher's page shows.
 func (c *classroom) teacherState() wszero.Params {
 	type row struct {
+		ID       int    `json:"id"`
 		Name     string `json:"name"`
 		Group    int    `json:"group"`
 		Online   bool   `json:"online"`
@@ -301,7 +371,7 @@ func (c *classroom) teacherState() wszero.Params {
 		if q != nil {
 			_, answered = q.answers[key]
 		}
-		rows = append(rows, row{st.name, st.group, st.client != nil, answered})
+		rows = append(rows, row{st.id, st.name, st.group, st.client != nil, answered})
 	}
 	p := wszero.Params{"students": rows, "groups": c.groups, "locked": c.locked, "question": nil}
 	if q != nil {

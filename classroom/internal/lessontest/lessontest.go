@@ -227,6 +227,14 @@ func OpenFile(t testing.TB, browser context.Context, path string) *Page {
 	return p
 }
 
+// Close closes the page's tab, as a student closing it would.
+func (p *Page) Close() {
+	p.t.Helper()
+	if err := chromedp.Cancel(p.ctx); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
 // In returns the page for use by t, a subtest.
 func (p *Page) In(t testing.TB) *Page {
 	c := *p
