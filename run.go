@@ -235,8 +235,10 @@ func findStatic(callerDir string) string {
 // portFromEnv returns $PORT when it is set, else port. teaching says that
 // the program calls RunServer, which the advice names.
 func portFromEnv(port int, teaching bool) (int, error) {
-	if env := os.Getenv("PORT"); env != "" {
-		p, err := strconv.Atoi(env)
+	if env := os.Getenv("PORT"); strings.TrimSpace(env) != "" {
+		// Spaces around the number count for nothing: Windows' cmd keeps the
+		// one before && in "set PORT=8001 && go run .".
+		p, err := strconv.Atoi(strings.TrimSpace(env))
 		if err != nil || p < 0 || p > 65535 {
 			return 0, fmt.Errorf("wszero: the PORT environment variable is %q, which is not a port number: set it to a number like 8000, or unset it", env)
 		}

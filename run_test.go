@@ -353,6 +353,11 @@ func TestPortFromEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 9123, port, "PORT overrides the argument")
 
+	t.Setenv("PORT", "8001 ") // as Windows' cmd leaves it after "set PORT=8001 && …"
+	port, err = portFromEnv(8000, true)
+	require.NoError(t, err)
+	require.Equal(t, 8001, port)
+
 	t.Setenv("PORT", "70000")
 	_, err = portFromEnv(8000, true)
 	require.ErrorContains(t, err, `"70000", which is not a port number`)

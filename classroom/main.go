@@ -29,13 +29,14 @@ import (
 var files embed.FS
 
 func main() {
-	code := os.Getenv("CLASSROOM_CODE")
+	// A chosen code counts however it is typed: in capitals, without spaces.
+	code, chosen := strings.ToUpper(strings.Join(strings.Fields(os.Getenv("CLASSROOM_CODE")), "")), true
 	if code == "" {
-		code = newCode()
+		code, chosen = newCode(), false
 	}
 	c := newClassroom(code)
 	err := c.s.Run(8000, wszero.RunHandler(c.handler()), wszero.RunBanner(func(a wszero.RunAddresses) string {
-		return banner(a, code)
+		return banner(a, code, chosen)
 	}))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -43,16 +44,33 @@ func main() {
 	}
 }
 
-// banner says where the students and the teacher open the classroom.
-func banner(a wszero.RunAddresses, code string) string {
+// banner says where the students and the teacher open the classroom. A
+// code the teacher chose (CLASSROOM_CODE) is not printed, so that a
+// terminal shown on the projector does not give it away.
+func banner(a wszero.RunAddresses, code string, chosen bool) string {
 	var b strings.Builder
-	b.WriteString("The classroom is open.\n\nStudents open this address (on a phone or a laptop):\n")
-	for _, u := range a.Network {
-		fmt.Fprintf(&b, "    %s\n", u)
+	b.WriteString("The classroom is open.\n\n")
+	switch len(a.Network) {
+	case 0:
+		b.WriteString("This computer is on no network that other computers can reach: only it can open the classroom.\n")
+	case 1:
+		fmt.Fprintf(&b, "Students open this address (write it on the board):\n    %s\n", a.Network[0])
+	default:
+		fmt.Fprintf(&b, "Students open this address (write it on the board):\n    %s\n", a.Network[0])
+		b.WriteString("If it does not open on their phones or laptops, try the next one instead:\n")
+		for _, u := range a.Network[1:] {
+			fmt.Fprintf(&b, "    %s\n", u)
+		}
 	}
-	fmt.Fprintf(&b, "    %s   (on this computer)\n\n", a.Local)
-	fmt.Fprintf(&b, "Teacher: open this address, and keep it to yourself:\n    %s/teacher?code=%s\n", a.Local, code)
-	fmt.Fprintf(&b, "or open /teacher on any computer of the class and type the code %s\n\n", code)
+	fmt.Fprintf(&b, "On this computer: %s\n\n", a.Local)
+	if chosen {
+		fmt.Fprintf(&b, "Teacher: open %s/teacher and type your code (the one in CLASSROOM_CODE).\n\n", a.Local)
+	} else {
+		fmt.Fprintf(&b, "Teacher: open this address, and keep it to yourself:\n    %s/teacher?code=%s\n", a.Local, code)
+		fmt.Fprintf(&b, "or open /teacher on any computer of the class and type the code %s\n", code)
+		b.WriteString("(Showing this terminal on a projector? Set CLASSROOM_CODE to a code of your own, and it is not printed.)\n\n")
+	}
+	b.WriteString("Stopping the classroom (Ctrl-C) ends the round: the students, their answers and the groups are forgotten.\n")
 	return b.String()
 }
 

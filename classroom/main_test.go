@@ -249,3 +249,23 @@ func TestAPortInUseSaysWhatToDo(t *testing.T) {
 		t.Errorf("it printed:\n%s\nwant a line with:\n%s", second.Output(), want)
 	}
 }
+
+// TestAChosenCodeIsNotPrinted: with CLASSROOM_CODE set, the terminal (on
+// the projector, perhaps) does not show it, and the code opens the
+// teacher's page all the same.
+func TestAChosenCodeIsNotPrinted(t *testing.T) {
+	p := lessontest.Start(t, "CLASSROOM_CODE=secret 7") // typed in lower case, with a space
+	out := p.Output()
+	if strings.Contains(strings.ToUpper(out), "SECRET") {
+		t.Errorf("the terminal shows the teacher's code:\n%s", out)
+	}
+	for _, want := range []string{"/teacher and type your code (the one in CLASSROOM_CODE)", "Stopping the classroom (Ctrl-C) ends the round"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the terminal does not say %q:\n%s", want, out)
+		}
+	}
+	status, body := get(t, p.URL+"teacher?code=SECRET7")
+	if status != http.StatusOK || !strings.Contains(body, "teacher_login") {
+		t.Errorf("/teacher with the chosen code: status %d, not the teacher's page", status)
+	}
+}
