@@ -188,8 +188,10 @@ func TestReaderWritesDuringABatch(t *testing.T) {
 		require.NoError(t, err)
 
 		next := 10
-		require.NoError(t, p.conn.SetReadDeadline(time.Now().Add(testTimeout)))
 		for {
+			// Each frame within testTimeout of the one before: under -race,
+			// on a loaded machine, the whole stream can take longer.
+			require.NoError(t, p.conn.SetReadDeadline(time.Now().Add(testTimeout)))
 			_, data, err := p.conn.ReadMessage()
 			if err != nil {
 				var ce *websocket.CloseError
