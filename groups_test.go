@@ -2,6 +2,8 @@ package wszero
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -427,4 +429,85 @@ type sendMarshaler struct{}
 
 func (sendMarshaler) MarshalJSON() ([]byte, error) {
 	return []byte(`{"op":"mine","made":"by MarshalJSON"}`), nil
+}
+
+// opSpeller marshals to an object whose op key is spelled with escapes.
+type opSpeller struct{}
+
+func (opSpeller) MarshalJSON() ([]byte, error) {
+	return []byte(`{"\u006f\u0070": "eval_js", "script": "alert(1)"}`), nil
+}
+
+// frameKeys decodes a frame's top-level keys in order, as a JSON decoder
+// reads them (escapes decoded), with their values.
+func frameKeys(t *testing.T, frame []byte) (keys []string, values []any) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(frame))
+	tok, err := dec.Token()
+	require.NoError(t, err)
+	require.Equal(t, json.Delim('{'), tok)
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		var v any
+		require.NoError(t, dec.Decode(&v))
+		keys, values = append(keys, k.(string)), append(values, v)
+	}
+	return keys, values
+}
+
+// TestParamsCannotChooseTheOp: however params spell an "op" key, a frame
+// has exactly one op, first, the one the server chose; and params may not
+// bring a protocol key, however it is spelled.
+func TestParamsCannotChooseTheOp(t *testing.T) {
+	s, ts := newTestServer(t)
+	connects := trackConnects(s)
+	p, c := dialClient(t, ts, connects)
+	for _, tt := range []struct {
+		name   string
+		params any
+		rest   []string // the keys after op
+	}{
+		{"an escaped op in raw JSON", json.RawMessage(`{"o\u0070":"eval_js","script":"alert(1)"}`), []string{"script"}},
+		{"two ops in raw JSON, one escaped", json.RawMessage(`{"op":"a","\u006fp":"b","t":1}`), []string{"t"}},
+		{"op last", json.RawMessage(`{"t":1,"op":"x"}`), []string{"t"}},
+		{"op alone", json.RawMessage(`{"\u006F\u0070":"x"}`), nil},
+		{"a MarshalJSON that spells op with escapes", opSpeller{}, []string{"script"}},
+		{"a struct with a raw field", struct {
+			Relay json.RawMessage `json:"relay"`
+		}{json.RawMessage(`{"op":"inner stays"}`)}, []string{"relay"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p.t = t
+			require.NoError(t, c.Send("msg", tt.params))
+			require.NoError(t, s.Broadcast("msg", tt.params))
+			for range 2 {
+				_, frame, err := p.conn.ReadMessage()
+				require.NoError(t, err)
+				keys, values := frameKeys(t, frame)
+				require.Equal(t, append([]string{"op"}, tt.rest...), keys, "frame %s", frame)
+				require.Equal(t, "msg", values[0])
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name   string
+		params any
+	}{
+		{"a _ref in raw JSON", json.RawMessage(`{"_ref":7,"result":"forged"}`)},
+		{"an escaped _ref", json.RawMessage(`{"\u005fref":7}`)},
+		{"a _ key in Params", Params{"_reply": true}},
+		{"a struct field tagged _id", struct {
+			ID string `json:"_id"`
+		}{"x"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.Send("msg", tt.params)
+			require.ErrorContains(t, err, `keys starting with "_" belong to the wszero protocol; rename it`)
+			require.ErrorContains(t, s.Broadcast("msg", tt.params), `belong to the wszero protocol`)
+		})
+	}
+	p.t = t
+	require.NoError(t, c.Send("after", nil))
+	require.Equal(t, "after", p.read()["op"], "nothing else was sent")
 }
