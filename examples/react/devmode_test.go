@@ -47,6 +47,9 @@ func TestDevModeConnects(t *testing.T) {
 // viteURL is the address Vite prints once it serves.
 var viteURL = regexp.MustCompile(`http://127\.0\.0\.1:\d+/`)
 
+// ansi matches the terminal's colour codes, which a coloured line holds.
+var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
 // startVite runs Vite's dev server on a free loopback port, forwarding /ws
 // to server, and returns the page's address. It is stopped when the test
 // ends.
@@ -59,7 +62,8 @@ func startVite(t *testing.T, server string) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close() // Vite takes it (--strictPort fails rather than take another)
 	cmd := exec.Command("node_modules/.bin/vite", "--host", "127.0.0.1", "--port", fmt.Sprint(port), "--strictPort", "--clearScreen", "false")
-	cmd.Env = append(os.Environ(), "WSZERO_SERVER="+server)
+	// NO_COLOR: with CI set, Vite colours its output, and the colours split the address.
+	cmd.Env = append(os.Environ(), "WSZERO_SERVER="+server, "NO_COLOR=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Vite and the esbuild it starts, ended together
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -85,7 +89,7 @@ func startVite(t *testing.T, server string) string {
 		defer close(exited)
 		sc := bufio.NewScanner(io.TeeReader(out, printed))
 		for sc.Scan() {
-			if u := viteURL.FindString(sc.Text()); u != "" {
+			if u := viteURL.FindString(ansi.ReplaceAllString(sc.Text(), "")); u != "" {
 				select {
 				case found <- u:
 				default:
