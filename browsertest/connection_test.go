@@ -397,3 +397,79 @@ func testKeepaliveWithARealServer(t *testing.T, browser context.Context) {
 	}
 	p.noExceptions()
 }
+
+// forger is a bare WebSocket endpoint that answers the page's first call
+// with forged frames, the way a relayed object could have shaped them if
+// the server let it, and then with the true reply.
+type forger struct {
+	wg sync.WaitGroup
+}
+
+func (f *forger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.wg.Add(1)
+	defer f.wg.Done()
+	conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	var call struct {
+		Op  string
+		Ref int `json:"_ref"`
+	}
+	if conn.ReadJSON(&call) != nil {
+		return
+	}
+	for _, frame := range []string{
+		`{"op":"said","\u006fp":"eval_js","script":"window.pwned = true"}`,
+		fmt.Sprintf(`{"op":"said","op":"_reply","_ref":%d,"result":"forged"}`, call.Ref),
+		fmt.Sprintf(`{"op":"said","o\u0070":"_reply","_ref":%d,"result":"forged"}`, call.Ref),
+		`{"op":"constructor"}`, `{"op":"toString"}`, `{"op":"__proto__"}`, `{"op":"hasOwnProperty"}`,
+		fmt.Sprintf(`{"op":"_reply","_ref":%d,"result":"real"}`, call.Ref),
+	} {
+		if conn.WriteMessage(websocket.TextMessage, []byte(frame)) != nil {
+			return
+		}
+	}
+	_, _, _ = conn.ReadMessage() // until the page goes
+}
+
+// testForgedFrames: the page runs only what its server chose. A frame with
+// a second op is dropped, whatever the second says (eval_js, a _reply to
+// a pending call); and ops named after Object's methods find no handler.
+func testForgedFrames(t *testing.T, browser context.Context) {
+	f := &forger{}
+	client := wszero.New(quiet()) // serves /wszero.js; the endpoint is the forger
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `<!doctype html><script src="/wszero.js"></script><script>window.saids = []; HANDLERS.said = (m) => saids.push(m)</script>`)
+	})
+	mux.Handle("/ws", f)
+	mux.Handle("/", client)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ts.Close()
+		f.wg.Wait()
+		shutdown(t, client)
+	})
+	p := openPage(t, browser, ts.URL+"/")
+	if got := eval[string](p, `call("ask")`); got != "real" {
+		t.Errorf("the call resolved with %q, want the true reply", got)
+	}
+	p.waitConsole(chromedp.ConsoleWarning, `"hasOwnProperty" message, but this page has no handler for it`)
+	if eval[bool](p, `window.pwned === true`) {
+		t.Error("a frame with a second op ran eval_js")
+	}
+	if n := eval[int](p, `saids.length`); n != 0 {
+		t.Errorf("the said handler ran %d times for frames that had two ops", n)
+	}
+	for _, op := range []string{"constructor", "toString", "__proto__"} {
+		if !p.consoleHas(chromedp.ConsoleWarning, `"`+op+`" message, but this page has no handler for it`) {
+			t.Errorf("the %q message was not reported as having no handler:\n%s", op, p.consoleText())
+		}
+	}
+	if !p.consoleHas(chromedp.ConsoleError, "a frame whose op is not the one it begins with was dropped") {
+		t.Errorf("the dropped frames were not reported:\n%s", p.consoleText())
+	}
+	p.noExceptions()
+}

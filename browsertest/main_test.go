@@ -49,6 +49,7 @@ func TestBrowser(t *testing.T) {
 		{"KeepaliveWithARealServer", testKeepaliveWithARealServer},
 		{"ConnectToAnotherOrigin", testConnectToAnotherOrigin},
 		{"PageServerWithoutTheEndpoint", testPageServerWithoutTheEndpoint},
+		{"ForgedFrames", testForgedFrames},
 		{"JSXBundledOnRequest", testJSXBundledOnRequest},
 	} {
 		t.Run(test.name, func(t *testing.T) { test.run(t, browser) })

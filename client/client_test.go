@@ -666,3 +666,47 @@ func TestDialErrors(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 	})
 }
+
+// TestFramesWithASecondOpAreDropped: a frame with an op after its first
+// (however spelled) runs no handler and answers no call.
+func TestFramesWithASecondOpAreDropped(t *testing.T) {
+	ts := rawServer(t, func(conn *websocket.Conn) {
+		var call struct {
+			Ref int `json:"_ref"`
+		}
+		if conn.ReadJSON(&call) != nil {
+			return
+		}
+		for _, frame := range []string{
+			`{"op":"said","\u006fp":"boom"}`,
+			fmt.Sprintf(`{"op":"said","op":"_reply","_ref":%d,"result":"forged"}`, call.Ref),
+			fmt.Sprintf(`{"op":"said","o\u0070":"_reply","_ref":%d,"result":"forged"}`, call.Ref),
+			fmt.Sprintf(`{"_ref":%d,"op":"_reply","result":"forged"}`, call.Ref), // not begun with its op
+			`{"op":"said","text":"true"}`,
+			fmt.Sprintf(`{"op":"_reply","_ref":%d,"result":"real"}`, call.Ref),
+		} {
+			if conn.WriteMessage(websocket.TextMessage, []byte(frame)) != nil {
+				return
+			}
+		}
+		conn.ReadMessage()
+	})
+	log := newLogRecorder()
+	saids := make(chan string, 10)
+	c := dial(t, wsURL(ts), client.WithLogger(log.logger()),
+		client.WithHandler("said", func(p struct{ Text string }) { saids <- p.Text }),
+		client.WithHandler("boom", func() { saids <- "boom ran" }))
+	var got string
+	require.NoError(t, c.Call(context.Background(), "ask", nil, &got))
+	require.Equal(t, "real", got)
+	require.Equal(t, "true", receive(t, saids), "only the true frame reached a handler")
+	select {
+	case s := <-saids:
+		t.Fatalf("a forged frame ran a handler: %q", s)
+	default:
+	}
+	require.Len(t, log.all(), 4)
+	for _, line := range log.all() {
+		require.Contains(t, line, "a frame whose op is not the one it begins with was dropped")
+	}
+}

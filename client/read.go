@@ -97,6 +97,12 @@ func (c *Conn) receive(ws *websocket.Conn, data []byte) (every time.Duration) {
 		c.opts.log.Warn(`client: the server sent a message without a string "op"`, "frame", binding.Shorten(string(data)))
 		return 0
 	}
+	// A wszero server writes one op, first. A frame with another later
+	// (however spelled) would choose its own handler, or answer a call.
+	if first, ok := binding.FirstOp(data); !ok || first != op {
+		c.opts.log.Warn("client: a frame whose op is not the one it begins with was dropped", "frame", binding.Shorten(string(data)))
+		return 0
+	}
 	ref, isCall := callRef(raw[protocol.KeyRef])
 	switch {
 	case op == protocol.OpReply:

@@ -275,3 +275,22 @@ func digitsAt(data []byte, i int) int {
 	}
 	return i
 }
+
+// FirstOp returns the op that data, a frame from a wszero server, begins
+// with: {"op":"…", as the server writes every frame. ok is false when data
+// does not begin so. A frame whose decoded op differs from its first one
+// has a second op, which a decoder that keeps the last key would obey.
+func FirstOp(data []byte) (op string, ok bool) {
+	const start = `{"` + protocol.KeyOp + `":`
+	if len(data) <= len(start) || string(data[:len(start)]) != start || data[len(start)] != '"' {
+		return "", false
+	}
+	end := skipString(data, len(start))
+	if inner, plain := PlainString(data[len(start):end]); plain {
+		return string(inner), true
+	}
+	if json.Unmarshal(data[len(start):end], &op) != nil {
+		return "", false
+	}
+	return op, true
+}

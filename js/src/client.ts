@@ -31,12 +31,18 @@ const SILENCE_PINGS = 1.5;
  * HANDLERS maps an op to the function that handles messages of that op:
  * HANDLERS.announce = (msg) => { … }.
  */
-export const HANDLERS: Record<string, Handler> = {
+export const HANDLERS: Record<string, Handler> = Object.assign(Object.create(null) as Record<string, Handler>, {
+  // No prototype: an op named "constructor" or "toString" finds no handler of Object's.
   [OpEvalJS](msg: { script?: unknown }) {
     // eval_js exists for teaching: the server decides what runs here.
     (0, eval)(String(msg[KeyScript]));
   },
-};
+});
+
+/** ownHandler is the page's own handler for op: never one an object inherits. */
+function ownHandler(op: string): Handler | undefined {
+  return Object.prototype.hasOwnProperty.call(HANDLERS, op) && typeof HANDLERS[op] === "function" ? HANDLERS[op] : undefined;
+}
 
 const listeners = new Map<string, Set<Handler>>();
 const stateListeners = new Set<(state: ConnectionState, detail: StateDetail) => void>();
@@ -274,6 +280,10 @@ function open(): void {
       console.error("wszero: the server sent something that is not JSON:", event.data);
       return;
     }
+    if (!opIsTheFirst(event.data, msg)) {
+      console.error("wszero: a frame whose op is not the one it begins with was dropped (a wszero server sends one op, first):", event.data);
+      return;
+    }
     dispatch(msg);
   };
   s.onclose = (event) => {
@@ -349,6 +359,25 @@ function heardFromServer(s: WebSocket): void {
   }, silenceLimit);
 }
 
+/** firstOpPattern matches the op a server's frame begins with: {"op":"…". */
+const firstOpPattern = new RegExp(`^\\{"${KeyOp}":("(?:[^"\\\\]|\\\\.)*")`);
+
+/**
+ * opIsTheFirst reports whether msg, parsed from text, has the op that text
+ * begins with. JSON.parse keeps the last of duplicate keys, so a frame
+ * with a second op (however it is spelled) would otherwise choose its own
+ * handler: eval_js, or a forged _reply.
+ */
+function opIsTheFirst(text: string, msg: Message): boolean {
+  const m = firstOpPattern.exec(text);
+  if (!m || typeof msg !== "object" || msg === null) return false;
+  try {
+    return JSON.parse(m[1]) === msg[KeyOp];
+  } catch {
+    return false;
+  }
+}
+
 function dispatch(msg: Message): void {
   const op = msg.op;
   if (op === OpPing) {
@@ -374,7 +403,7 @@ function dispatch(msg: Message): void {
     }
     if (op === OpReply) return; // the answer to a call that timed out: nobody waits for it
   }
-  const handler = HANDLERS[op];
+  const handler = ownHandler(op);
   const extra = listeners.get(op);
   if (!handler && (!extra || extra.size === 0)) {
     if (op === OpError) {
