@@ -75,6 +75,12 @@ func newClientID() string {
 // "node.random", unique across the cluster and naming the client's node.
 func (c *Client) ID() string { return c.id }
 
+// Addr returns the address the client connected from, as the connection
+// limits count it: the peer's IP address, or, behind a proxy named by
+// WithTrustedProxies, the client's; an IPv6 address as its /64 network.
+// It suits limits an application keeps per address.
+func (c *Client) Addr() string { return c.ip }
+
 // String returns the client's ID and address, for logs.
 func (c *Client) String() string { return c.id + "@" + c.remote }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -39,6 +40,7 @@ type classroom struct {
 	question *question
 	locked   bool
 	lastID   int // the id of the last student to arrive
+	guesses  *guessLimits
 }
 
 // student is one student, across reconnections of their page.
@@ -60,8 +62,8 @@ type question struct {
 	revealed bool
 }
 
-func newClassroom(code string) *classroom {
-	c := &classroom{code: code, students: map[string]*student{}}
+func newClassroom(code string, terminal io.Writer) *classroom {
+	c := &classroom{code: code, students: map[string]*student{}, guesses: newGuessLimits(terminal)}
 	c.s = wszero.New(wszero.WithOpGuard(func(cl *wszero.Client, op string) error {
 		if (teacherOps[op] || strings.HasPrefix(op, "teacher_")) && op != "teacher_login" && !cl.InGroup(teachersGroup) {
 			return errors.New("only the teacher can do that")
@@ -165,7 +167,11 @@ func (c *classroom) addHandlers() {
 
 	// The teacher's page gives the code; then its client is a teacher.
 	s.On("teacher_login", func(cl *wszero.Client, p struct{ Code string }) (wszero.Params, error) {
+		if !c.guesses.allowed(cl.Addr()) {
+			return nil, errors.New(tooMany)
+		}
 		if !codeMatches(p.Code, c.code) {
+			c.guesses.wrongCode(cl.Addr())
 			tries, _ := cl.Get("tries").(int)
 			cl.Set("tries", tries+1)
 			if tries+1 >= 5 {

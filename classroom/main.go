@@ -18,7 +18,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log"
+	"math/big"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -34,7 +37,7 @@ func main() {
 	if code == "" {
 		code, chosen = newCode(), false
 	}
-	c := newClassroom(code)
+	c := newClassroom(code, os.Stdout)
 	err := c.s.Run(8000, wszero.RunHandler(c.handler()), wszero.RunBanner(func(a wszero.RunAddresses) string {
 		return banner(a, code, chosen)
 	}))
@@ -78,14 +81,21 @@ func banner(a wszero.RunAddresses, code string, chosen bool) string {
 // 1 and I and L).
 const codeLetters = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
-// newCode returns a random code of 6 letters and digits for the teacher.
+// codeLength is how many letters and digits the teacher's code has: 31
+// to the 8th is about 8.5 × 10¹¹ codes (40 bits), which the guessing limits
+// (guessing.go) put out of reach of a script for the length of a lesson.
+const codeLength = 8
+
+// newCode returns a random code for the teacher, each letter drawn
+// uniformly from codeLetters.
 func newCode() string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		log.Fatal(err)
-	}
+	b := make([]byte, codeLength)
 	for i := range b {
-		b[i] = codeLetters[int(b[i])%len(codeLetters)]
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(codeLetters))))
+		if err != nil {
+			log.Fatal(err)
+		}
+		b[i] = codeLetters[n.Int64()]
 	}
 	return string(b)
 }
@@ -95,6 +105,23 @@ func newCode() string {
 func codeMatches(typed, code string) bool {
 	typed = strings.ToUpper(strings.Join(strings.Fields(typed), ""))
 	return subtle.ConstantTimeCompare([]byte(typed), []byte(code)) == 1
+}
+
+// requestAddr is the address a request came from, counted as wszero
+// counts a client's (Client.Addr): an IPv6 address by its /64 network.
+func requestAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip = ip.Unmap(); ip.Is6() {
+			p, _ := ip.Prefix(64)
+			return p.String()
+		}
+		return ip.String()
+	}
+	return host
 }
 
 // handler serves the pages and the WebSocket endpoint. /teacher serves the
@@ -109,9 +136,16 @@ func (c *classroom) handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer")
 		page := "code.html"
-		if codeMatches(r.URL.Query().Get("code"), c.code) {
+		addr := requestAddr(r)
+		switch {
+		case !r.URL.Query().Has("code"):
+		case !c.guesses.allowed(addr):
+			http.Error(w, tooMany, http.StatusTooManyRequests)
+			return
+		case codeMatches(r.URL.Query().Get("code"), c.code):
 			page = "teacher.html"
-		} else if r.URL.Query().Has("code") {
+		default:
+			c.guesses.wrongCode(addr)
 			w.WriteHeader(http.StatusForbidden)
 		}
 		b, _ := fs.ReadFile(static, page)
