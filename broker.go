@@ -208,10 +208,7 @@ func (s *Server) SendTo(clientID, op string, params any) error {
 	if !s.clustered || node == "" || node == s.node {
 		return fmt.Errorf("%w: no client has the ID %.60q", ErrClosed, clientID)
 	}
-	if err := checkSendOp(op); err != nil {
-		return err
-	}
-	data, err := encodeMessage(op, params)
+	data, err := s.encode(op, params)
 	if err != nil {
 		return err
 	}

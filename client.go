@@ -93,10 +93,7 @@ func (c *Client) Identity() any { return c.identity }
 // op wins over an "op" key in params. Send returns ErrClosed once the
 // client has gone.
 func (c *Client) Send(op string, params any) error {
-	if err := checkSendOp(op); err != nil {
-		return err
-	}
-	data, err := encodeMessage(op, params)
+	data, err := c.server.encode(op, params)
 	if err != nil {
 		return err
 	}

@@ -115,6 +115,11 @@ func (c *Client) sendReply(ref []byte, op string, result any) {
 		c.sendError(ref, op, fmt.Sprintf("%s returned a value that cannot be sent as JSON: %v", op, err))
 		return
 	}
+	if size := len(res) + len(ref) + len(replyStart) + len(replyResult) + 1; size > c.server.opts.queueBytes {
+		c.server.logger().Error("wszero: a handler's result is too big to send", "op", op, "bytes", size, "limit", c.server.opts.queueBytes)
+		c.sendError(ref, op, fmt.Sprintf("%s returned a result of %d bytes, more than can be sent (%d bytes, wszero.WithSendQueue)", op, size, c.server.opts.queueBytes))
+		return
+	}
 	var b bytes.Buffer
 	b.Grow(len(res) + len(ref) + 32)
 	b.WriteString(replyStart)

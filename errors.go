@@ -10,6 +10,12 @@ import (
 // disconnected or is being closed.
 var ErrClosed = errors.New("wszero: the client has disconnected")
 
+// ErrTooBig is wrapped by the error Send, Broadcast, BroadcastTo and SendTo
+// return for a message larger than a client's send queue holds
+// (WithSendQueue): it could never be sent, so it is refused, and no client
+// is disconnected for it.
+var ErrTooBig = errors.New("wszero: the message is too big to send")
+
 // ErrTooManyGroups is wrapped by the error AddToGroup returns when the
 // client is already in as many groups as WithMaxGroupsPerClient allows.
 var ErrTooManyGroups = errors.New("wszero: too many groups")

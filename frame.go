@@ -28,15 +28,33 @@ func encodeMessage(op string, params any) ([]byte, error) {
 }
 
 // prepare encodes a broadcast once and frames it once for all members.
-func prepare(op string, params any) (*preparedFrame, []byte, error) {
-	if err := checkSendOp(op); err != nil {
-		return nil, nil, err
-	}
-	data, err := encodeMessage(op, params)
+func (s *Server) prepare(op string, params any) (*preparedFrame, []byte, error) {
+	data, err := s.encode(op, params)
 	if err != nil {
 		return nil, nil, err
 	}
 	return newPreparedFrame(data), data, nil
+}
+
+// encode checks op and renders {"op": op, …params}, refusing a message
+// that no client's send queue could hold.
+func (s *Server) encode(op string, params any) ([]byte, error) {
+	if err := checkSendOp(op); err != nil {
+		return nil, err
+	}
+	data, err := encodeMessage(op, params)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > s.opts.queueBytes {
+		return nil, s.tooBig(len(data))
+	}
+	return data, nil
+}
+
+// tooBig explains that a message of size bytes can never be sent.
+func (s *Server) tooBig(size int) error {
+	return fmt.Errorf("%w: it is %d bytes, and a client's send queue holds %d (wszero.WithSendQueue)", ErrTooBig, size, s.opts.queueBytes)
 }
 
 // preparedFrame is a text frame as it goes on the wire from a server

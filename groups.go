@@ -17,7 +17,7 @@ import (
 // and a slow client never delays the others. params takes the same forms
 // as in Client.Send.
 func (s *Server) Broadcast(op string, params any) error {
-	pm, data, err := prepare(op, params)
+	pm, data, err := s.prepare(op, params)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (s *Server) BroadcastTo(group, op string, params any) error {
 	if err := checkGroupName(group); err != nil {
 		return err
 	}
-	pm, data, err := prepare(op, params)
+	pm, data, err := s.prepare(op, params)
 	if err != nil {
 		return err
 	}

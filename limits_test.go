@@ -281,3 +281,43 @@ func TestRateLimitDropsAreLogged(t *testing.T) {
 	require.Contains(t, p.expect("error")["msg"], "slow down")
 	log.waitFor(t, "messages dropped: a client sends faster than the rate limit", "limit=1")
 }
+
+// TestAMessageTooBigForAnyQueue: a message larger than a client's send
+// queue is refused where it is sent, with an error naming the limit, and
+// disconnects nobody; a result that large answers its call with an error.
+func TestAMessageTooBigForAnyQueue(t *testing.T) {
+	s, ts := newTestServer(t, WithSendQueue(1024, 4096))
+	connects := trackConnects(s)
+	disconnects := trackDisconnects(s)
+	big := strings.Repeat("x", 5000)
+	s.On("big", func(c *Client) string { return big })
+	a, ca := dialClient(t, ts, connects)
+	b, _ := dialClient(t, ts, connects)
+	require.NoError(t, ca.AddToGroup("g"))
+
+	for name, err := range map[string]error{
+		"Broadcast":   s.Broadcast("huge", Params{"text": big}),
+		"BroadcastTo": s.BroadcastTo("g", "huge", Params{"text": big}),
+		"Send":        ca.Send("huge", Params{"text": big}),
+		"SendTo":      s.SendTo(ca.ID(), "huge", Params{"text": big}),
+	} {
+		require.ErrorIs(t, err, ErrTooBig, name)
+		require.ErrorContains(t, err, "and a client's send queue holds 4096 (wszero.WithSendQueue)", name)
+	}
+	// A frame from elsewhere (another node, say) that no queue holds is
+	// dropped for that client, which stays.
+	brokerNode{s}.Deliver(Target{}, []byte(`{"op":"huge","text":"`+big+`"}`))
+
+	answer := a.call(1, map[string]any{"op": "big"})
+	require.Equal(t, "error", answer["op"])
+	require.Contains(t, answer["msg"], "big returned a result of 5036 bytes, more than can be sent (4096 bytes, wszero.WithSendQueue)")
+
+	require.NoError(t, s.Broadcast("small", nil))
+	require.Equal(t, "small", a.expect("small")["op"])
+	require.Equal(t, "small", b.expect("small")["op"])
+	select {
+	case c := <-disconnects:
+		t.Fatalf("%s was disconnected", c)
+	default:
+	}
+}

@@ -3,6 +3,7 @@ package wszero
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 	"unicode/utf8"
@@ -38,6 +39,12 @@ func (c *Client) enqueue(f outFrame) error {
 		return ErrClosed
 	}
 	size := len(f.data)
+	if size > lim.queueBytes {
+		// No queue could hold it: the frame is dropped, not the client.
+		c.mu.Unlock()
+		c.server.logThrottled(slog.LevelWarn, "wszero: a message too big for a client's send queue was not sent", "client", c.id, "bytes", size, "limit", lim.queueBytes)
+		return c.server.tooBig(size)
+	}
 	if len(c.send.frames) >= lim.queueMessages || c.send.bytes+size > lim.queueBytes {
 		n, bytes := len(c.send.frames), c.send.bytes
 		clear(c.send.frames)
