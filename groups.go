@@ -184,9 +184,16 @@ func (s *Server) leaveGroupLocked(c *Client, group string) {
 	}
 }
 
+// maxGroupName is the longest group name, in bytes: a client's input made
+// into group names cannot make the server keep more than
+// WithMaxGroupsPerClient × this for it.
+const maxGroupName = 256
+
 // checkGroupName refuses names a client may not join.
 func checkGroupName(group string) error {
 	switch {
+	case len(group) > maxGroupName:
+		return fmt.Errorf("wszero: a group name is at most %d bytes; this one is %d, starting %.40q: choose a shorter one", maxGroupName, len(group), group)
 	case group == "":
 		return errors.New(`wszero: a group needs a name, like "team-red"`)
 	case strings.HasPrefix(group, protocol.ReservedPrefix):

@@ -321,3 +321,14 @@ func TestAMessageTooBigForAnyQueue(t *testing.T) {
 	default:
 	}
 }
+
+func TestGroupNamesAreBounded(t *testing.T) {
+	s, ts := newTestServer(t)
+	connects := trackConnects(s)
+	_, c := dialClient(t, ts, connects)
+	require.NoError(t, c.AddToGroup(strings.Repeat("g", maxGroupName)))
+	long := strings.Repeat("g", maxGroupName+1)
+	require.ErrorContains(t, c.AddToGroup(long), "a group name is at most 256 bytes; this one is 257")
+	require.ErrorContains(t, s.BroadcastTo(long, "x", nil), "at most 256 bytes")
+	require.Equal(t, []string{strings.Repeat("g", maxGroupName)}, c.Groups())
+}

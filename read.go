@@ -166,10 +166,20 @@ func (c *Client) touch() {
 		return
 	}
 	c.reader.heard = monoNow()
-	if time.Duration(c.reader.heard-c.reader.readSet) >= t/16 || c.batch.raw == nil {
+	if rearm(c.reader.heard, c.reader.readSet, t) || c.batch.raw == nil {
 		c.reader.readSet = c.reader.heard
 		_ = c.conn.SetReadDeadline(c.reader.heard.add(t))
 	}
+}
+
+// rearm reports whether a read deadline last set at readSet (0: never)
+// must be set anew when the peer is heard at heard: always the first
+// time, whenever the connection was made (a time since the clock's start
+// shorter than a sixteenth of the timeout once passed for "already set",
+// and left the first connections after a start without a deadline), and
+// after that once it has fallen a sixteenth of the timeout behind.
+func rearm(heard, readSet monotime, timeout time.Duration) bool {
+	return readSet == 0 || time.Duration(heard-readSet) >= timeout/16
 }
 
 // heardLately reports whether the peer was heard within the pong timeout,
