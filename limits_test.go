@@ -1,6 +1,8 @@
 package wszero
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"go/ast"
@@ -331,4 +333,45 @@ func TestGroupNamesAreBounded(t *testing.T) {
 	require.ErrorContains(t, c.AddToGroup(long), "a group name is at most 256 bytes; this one is 257")
 	require.ErrorContains(t, s.BroadcastTo(long, "x", nil), "at most 256 bytes")
 	require.Equal(t, []string{strings.Repeat("g", maxGroupName)}, c.Groups())
+}
+
+// TestHTTPRequestsAreBounded: the servers wszero starts bound a request's
+// body by time and its header by size, so that neither a body that never
+// comes nor huge headers can hold connections or memory.
+func TestHTTPRequestsAreBounded(t *testing.T) {
+	s := New(quiet(), WithHandshakeTimeout(200*time.Millisecond))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	t.Cleanup(func() {
+		require.NoError(t, s.Shutdown(context.Background()))
+		<-served
+	})
+
+	t.Run("a body that never comes", func(t *testing.T) {
+		conn, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		defer conn.Close()
+		_, err = io.WriteString(conn, "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+		require.NoError(t, err)
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(testTimeout)))
+		_, err = io.ReadAll(conn) // until the server closes it
+		var ne net.Error
+		require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server held the connection until the test's deadline")
+	})
+
+	t.Run("a header too large", func(t *testing.T) {
+		conn, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		defer conn.Close()
+		_, err = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 128<<10)+"\r\n\r\n")
+		if err == nil {
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(testTimeout)))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+		} // or the server closed the connection while the header was still coming
+	})
 }

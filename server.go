@@ -87,6 +87,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// httpBodyTimeouts is how many handshake timeouts a whole request, its
+// body included, may take: a request that says it has a body and never
+// sends it holds its connection no longer (30 s by default). A WebSocket
+// connection, once upgraded, has deadlines of its own.
+const httpBodyTimeouts = 3
+
+// httpMaxHeaderBytes bounds a request's header, so that slow or huge
+// headers from many connections cannot take the server's memory: 64 KiB,
+// against net/http's 1 MiB.
+const httpMaxHeaderBytes = 64 << 10
+
 // httpIdleTimeout bounds how long the servers that ListenAndServe and
 // RunServer start keep an idle HTTP connection (between two requests) open.
 const httpIdleTimeout = 2 * time.Minute
@@ -212,6 +223,8 @@ func (s *Server) newHTTPServer(handler http.Handler) (*http.Server, error) {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: s.opts.handshakeTimeout, // the TLS handshake too
+		ReadTimeout:       s.opts.handshakeTimeout * httpBodyTimeouts,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.opts.log.Handler(), slog.LevelWarn),
 	}
