@@ -37,6 +37,44 @@ type batchConn struct {
 	pending *[]byte // read by waitReadable, not yet taken by br
 	off     int     // how much of pending br has taken
 	readErr error   // the error readReady met, for br to take
+	frames  frameBudget
+}
+
+// frameBudget bounds the bytes one connection may send for one message,
+// frames and control frames around it included, or in one second, which
+// ever comes later: however a peer cuts its traffic into frames (endless
+// empty continuation frames, a stream of pings), the work it causes stays
+// in proportion to the messages the rate limit lets through.
+type frameBudget struct {
+	limit int64    // bytes; 0: no budget (before the reader starts)
+	left  int64    // bytes left
+	since monotime // when left was last filled
+}
+
+// errFrameFlood is what Read returns once a peer has spent its budget.
+var errFrameFlood = errors.New("wszero: too many frames: the peer sends far more bytes than its messages hold")
+
+// fill gives the peer a whole budget again: a message has begun.
+func (fb *frameBudget) fill(limit int64) {
+	fb.limit, fb.left, fb.since = limit, limit, monoNow()
+}
+
+// spend takes n bytes from the budget, filling it again once a second has
+// passed since it was last filled. It reports false when the budget is
+// spent within the second.
+func (fb *frameBudget) spend(n int) bool {
+	if fb.limit == 0 {
+		return true
+	}
+	fb.left -= int64(n)
+	if fb.left >= 0 {
+		return true
+	}
+	if now := monoNow(); time.Duration(now-fb.since) >= time.Second {
+		fb.left, fb.since = fb.limit-int64(n), now
+		return true
+	}
+	return false
 }
 
 // bufferedReadSize is the size of each connection's own read buffer, as
@@ -106,6 +144,7 @@ func (b *batchConn) readReady(fd uintptr) bool {
 }
 
 // Read gives what waitReadable read first, then reads the connection.
+// Its bytes are taken from the frame budget.
 func (b *batchConn) Read(p []byte) (int, error) {
 	if b.pending != nil {
 		n := copy(p, (*b.pending)[b.off:])
@@ -115,13 +154,21 @@ func (b *batchConn) Read(p []byte) (int, error) {
 			readBufs.Put(b.pending)
 			b.pending = nil
 		}
-		return n, nil
+		return b.spent(n, nil)
 	}
 	if err := b.readErr; err != nil {
 		b.readErr = nil
 		return 0, err
 	}
-	return b.Conn.Read(p)
+	return b.spent(b.Conn.Read(p))
+}
+
+// spent takes what a read returned from the frame budget.
+func (b *batchConn) spent(n int, err error) (int, error) {
+	if n > 0 && !b.frames.spend(n) {
+		return n, errFrameFlood
+	}
+	return n, err
 }
 
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

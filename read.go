@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 func (c *Client) readLoop() {
 	st := readState{code: protocol.CloseNormal}
 	c.touch()
+	c.batch.frames.fill(c.server.frameBudget())
 	for {
 		if c.batch.waitReadable() && c.heardLately() {
 			continue // the deadline was an early one: wait on
@@ -37,6 +39,16 @@ func (c *Client) readLoop() {
 	}
 	close(c.readerGone)
 	c.leave(st.code, st.reason)
+}
+
+// frameFloodReason is the close reason for a peer that spent its frame
+// budget (see frameBudget).
+const frameFloodReason = "too many frames: far more bytes than the messages hold"
+
+// frameBudget is how many bytes a peer may send for one message, or in one
+// second: the largest message, and 64 KiB of frames and pings around it.
+func (s *Server) frameBudget() int64 {
+	return min(s.opts.maxMessageSize, 64<<20) + 64<<10
 }
 
 // readState is what the reader keeps from one message to the next.
@@ -63,6 +75,10 @@ func (c *Client) readMessage(st *readState) bool {
 			st.code = protocol.CloseTooBig
 			st.reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
 			s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
+		case errors.Is(err, errFrameFlood):
+			st.code, st.drain = protocol.ClosePolicy, false
+			st.reason = frameFloodReason
+			s.logThrottled(slog.LevelWarn, "wszero: client disconnected: it sent far more frames than messages", "client", c.id)
 		case errors.As(err, &ne) && ne.Timeout():
 			st.code = protocol.CloseGoingAway
 			st.reason = fmt.Sprintf("nothing heard from the client for %v", s.opts.pongTimeout)
@@ -73,6 +89,7 @@ func (c *Client) readMessage(st *readState) bool {
 		return false
 	}
 	c.touch()
+	c.batch.frames.fill(s.frameBudget())
 	mb := messageBufs.Get().(*messageBuf)
 	defer putMessageBuf(mb)
 	mb.buf.Reset()
@@ -80,6 +97,10 @@ func (c *Client) readMessage(st *readState) bool {
 	n, err := mb.buf.ReadFrom(&mb.limit)
 	mb.limit.R = nil
 	if err != nil {
+		if errors.Is(err, errFrameFlood) {
+			st.code, st.reason = protocol.ClosePolicy, frameFloodReason
+			s.logThrottled(slog.LevelWarn, "wszero: client disconnected: it sent far more frames than messages", "client", c.id)
+		}
 		return false
 	}
 	if n > s.opts.maxMessageSize {

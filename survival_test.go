@@ -748,3 +748,64 @@ func TestSurviveShutdownUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestSurviveFrameFlood: a peer that sends endless empty continuation
+// frames, with a ping now and then, never finishing its message, is cut
+// off once it has sent far more bytes than a message holds, with 1008 and
+// the reason; a bystander is served meanwhile.
+func TestSurviveFrameFlood(t *testing.T) {
+	s := New(quiet())
+	s.On("add", func(c *Client, p struct{ A, B int }) int { return p.A + p.B })
+	ts := startServer(t, s)
+	steady := newBystander(t, dial(t, ts).conn)
+	defer steady.close()
+	p := dial(t, ts)
+
+	// Masked frames, as a client must send them: a text frame begun and
+	// not finished, then empty continuation frames, and a ping every 100.
+	start := []byte{0x01, 0x80, 0, 0, 0, 0}
+	cont := []byte{0x00, 0x80, 0, 0, 0, 0}
+	ping := []byte{0x89, 0x80, 0, 0, 0, 0}
+	var chunk []byte
+	for i := 0; i < 1000; i++ {
+		chunk = append(chunk, cont...)
+		if i%100 == 99 {
+			chunk = append(chunk, ping...)
+		}
+	}
+	const maxChunks = 2000 // 2 million frames, 12 MB: the loop's bound
+	raw := p.conn.UnderlyingConn()
+	began := time.Now()
+	_, err := raw.Write(start)
+	require.NoError(t, err)
+	sent := 0
+	closed := make(chan *websocket.CloseError, 1)
+	go func() { closed <- p.closeErr() }()
+	var ce *websocket.CloseError
+writing:
+	for sent < maxChunks {
+		select {
+		case ce = <-closed:
+			break writing
+		default:
+		}
+		require.NoError(t, raw.SetWriteDeadline(time.Now().Add(testTimeout)))
+		if _, err := raw.Write(chunk); err != nil {
+			break // the server has closed the connection
+		}
+		sent++
+	}
+	if ce == nil {
+		ce = receive(t, closed, "the server to close the flooding connection")
+	}
+	took := time.Since(began)
+	require.Equal(t, websocket.ClosePolicyViolation, ce.Code)
+	require.Equal(t, frameFloodReason, ce.Text)
+	require.Less(t, sent, maxChunks, "the peer was cut off before the loop's bound")
+
+	r, d := steady.call(map[string]any{"op": "add", "a": 1, "b": 2})
+	require.Equal(t, 3.0, r["result"])
+	t.Logf("frame flood: cut off with 1008 in %v; the server reads at most %d bytes (about %d empty frames) a message or a second; "+
+		"the test had written %d frames into the socket by then, most of them still in the kernel's buffers; the bystander's call then took %v",
+		took.Round(time.Millisecond), s.frameBudget(), s.frameBudget()/6, sent*1010, d)
+}
