@@ -64,6 +64,8 @@ type Conn struct {
 
 	wmu sync.Mutex // one writer at a time, as gorilla/websocket requires
 
+	throttle logThrottle // for log lines about what the server sent
+
 	mu      sync.Mutex // guards what follows
 	ws      *websocket.Conn
 	queue   []outgoing // messages sent while reconnecting

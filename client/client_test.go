@@ -705,8 +705,52 @@ func TestFramesWithASecondOpAreDropped(t *testing.T) {
 		t.Fatalf("a forged frame ran a handler: %q", s)
 	default:
 	}
-	require.Len(t, log.all(), 4)
-	for _, line := range log.all() {
-		require.Contains(t, line, "a frame whose op is not the one it begins with was dropped")
-	}
+	lines := log.all()
+	require.Len(t, lines, 1, "four frames dropped, one line a second about them")
+	require.Contains(t, lines[0], "a frame whose op is not the one it begins with was dropped")
+}
+
+// TestTheClientDoesNotTrustItsServer: a frame announced larger than the
+// client takes ends the connection before it is read; a server silent
+// from the start is taken for gone; a flood of strange frames logs a line
+// a second, not a line each.
+func TestTheClientDoesNotTrustItsServer(t *testing.T) {
+	t.Run("a huge frame", func(t *testing.T) {
+		ts := rawServer(t, func(conn *websocket.Conn) {
+			// The header of a text frame of 1 GiB, and nothing after it.
+			conn.UnderlyingConn().Write([]byte{0x81, 127, 0, 0, 0, 0, 0x40, 0, 0, 0})
+			conn.ReadMessage()
+		})
+		c := dial(t, wsURL(ts), client.WithLogger(nil), client.WithMaxMessageSize(1<<20))
+		waitDone(t, c)
+		require.EqualError(t, c.Err(), "client: the connection was lost: the server sent a message larger than this client takes (1048576 bytes, client.WithMaxMessageSize)")
+	})
+	t.Run("a server silent from the start", func(t *testing.T) {
+		ts := rawServer(t, func(conn *websocket.Conn) {
+			conn.SetPingHandler(func(string) error { return nil })
+			conn.ReadMessage()
+		})
+		c := dial(t, wsURL(ts), client.WithLogger(nil), client.WithKeepalive(100*time.Millisecond))
+		waitDone(t, c)
+		require.EqualError(t, c.Err(), "client: the connection was lost: nothing heard from the server for 150ms")
+	})
+	t.Run("a flood of frames nobody handles", func(t *testing.T) {
+		const n = 20000
+		ts := rawServer(t, func(conn *websocket.Conn) {
+			for i := 0; i < n; i++ {
+				if conn.WriteMessage(websocket.TextMessage, []byte(`{"op":"spam"}`)) != nil {
+					return
+				}
+			}
+			conn.WriteMessage(websocket.TextMessage, []byte(`{"op":"done"}`))
+			conn.ReadMessage()
+		})
+		log := newLogRecorder()
+		done := make(chan struct{})
+		dial(t, wsURL(ts), client.WithLogger(log.logger()), client.WithHandler("done", func() { close(done) }))
+		receive(t, done)
+		lines := log.all()
+		require.NotEmpty(t, lines)
+		require.LessOrEqual(t, len(lines), 10, "%d frames, %d log lines", n, len(lines))
+	})
 }

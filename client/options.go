@@ -25,10 +25,39 @@ type options struct {
 	handlers    []*handler
 	unhandled   func(op string, p wszero.Params)
 	onReconnect func()
+	maxMessage  int64         // bytes, in one message from the server
+	pingEvery   time.Duration // the ping interval to expect until the server says its own
 }
 
+// DefaultMaxMessageSize is the largest message a Conn takes from its
+// server, in bytes: as large as a server's send queue holds by default.
+const DefaultMaxMessageSize = 4 << 20
+
 func defaultOptions() options {
-	return options{header: http.Header{}, log: slog.Default()}
+	return options{header: http.Header{}, log: slog.Default(), maxMessage: DefaultMaxMessageSize, pingEvery: wszero.DefaultPingInterval}
+}
+
+// WithKeepalive sets the ping interval the Conn expects from its server
+// until the server's first _ping says its own (default
+// wszero.DefaultPingInterval, 20 s): a server silent for one and a half
+// times that, from the moment of connecting, is taken for gone. Give the
+// interval the server was given with wszero.WithKeepalive.
+func WithKeepalive(interval time.Duration) Option {
+	if interval <= 0 {
+		panic(fmt.Sprintf("client.WithKeepalive(%v): give an interval above 0, like 20 * time.Second", interval))
+	}
+	return func(o *options) { o.pingEvery = interval }
+}
+
+// WithMaxMessageSize sets the largest message the Conn takes from its
+// server, in bytes (default DefaultMaxMessageSize, 4 MiB): a server that
+// announces a larger one loses the connection (with close code 1009)
+// before the client reads it, whatever size it claims.
+func WithMaxMessageSize(bytes int64) Option {
+	if bytes <= 0 {
+		panic(fmt.Sprintf("client.WithMaxMessageSize(%d): give a size above 0, like 1 << 20 for 1 MiB", bytes))
+	}
+	return func(o *options) { o.maxMessage = bytes }
 }
 
 // WithHeader adds a header to the request that opens the connection (and

@@ -41,12 +41,16 @@ func (c *Conn) run(ws *websocket.Conn) {
 
 // read reads and routes messages until the connection fails, and says why.
 func (c *Conn) read(ws *websocket.Conn) *lostError {
-	var every time.Duration // the server's ping interval, once it has said
+	// The server pings this often unless its _ping says otherwise: silence
+	// for one and a half times that, from the start, means it is gone.
+	every := c.opts.pingEvery
+	ws.SetReadLimit(c.opts.maxMessage)
 	alive := func() {
 		if every > 0 && c.ctx.Err() == nil {
 			_ = ws.SetReadDeadline(time.Now().Add(every * 3 / 2))
 		}
 	}
+	alive()
 	ws.SetPingHandler(func(data string) error {
 		alive()
 		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeTimeout))
@@ -59,11 +63,14 @@ func (c *Conn) read(ws *websocket.Conn) *lostError {
 		}
 		alive()
 		if kind != websocket.TextMessage {
-			c.opts.log.Warn("client: the server sent a binary frame; wszero speaks JSON in text frames", "bytes", len(data))
+			c.logThrottled(slog.LevelWarn, "client: the server sent a binary frame; wszero speaks JSON in text frames", "bytes", len(data))
 			continue
 		}
-		if d := c.receive(ws, data); d > 0 {
-			every = d
+		if d, said := c.receive(ws, data); said {
+			every = d // 0: the server does not ping, and silence means nothing
+			if every == 0 {
+				_ = ws.SetReadDeadline(time.Time{})
+			}
 			alive()
 		}
 	}
@@ -78,30 +85,32 @@ func (c *Conn) whyLost(err error, every time.Duration) *lostError {
 		return &lostError{why: "closed by the client", cause: err}
 	case errors.As(err, &ce):
 		return &lostError{why: "the server closed it: " + ce.Error(), cause: err}
+	case errors.Is(err, websocket.ErrReadLimit):
+		return &lostError{why: fmt.Sprintf("the server sent a message larger than this client takes (%d bytes, client.WithMaxMessageSize)", c.opts.maxMessage), cause: err}
 	case errors.As(err, &ne) && ne.Timeout():
 		return &lostError{why: fmt.Sprintf("nothing heard from the server for %v", every*3/2), cause: err}
 	}
 	return &lostError{why: err.Error(), cause: err}
 }
 
-// receive routes one message from the server. It returns the server's ping
-// interval when the message is a _ping that says it.
-func (c *Conn) receive(ws *websocket.Conn, data []byte) (every time.Duration) {
+// receive routes one message from the server. said reports that it was a
+// _ping, whose every is the server's ping interval.
+func (c *Conn) receive(ws *websocket.Conn, data []byte) (every time.Duration, said bool) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
-		c.opts.log.Warn("client: the server sent a frame that is not a JSON object", "frame", binding.Shorten(string(data)))
-		return 0
+		c.logThrottled(slog.LevelWarn, "client: the server sent a frame that is not a JSON object", "frame", binding.Shorten(string(data)))
+		return 0, false
 	}
 	var op string
 	if err := json.Unmarshal(raw[protocol.KeyOp], &op); err != nil {
-		c.opts.log.Warn(`client: the server sent a message without a string "op"`, "frame", binding.Shorten(string(data)))
-		return 0
+		c.logThrottled(slog.LevelWarn, `client: the server sent a message without a string "op"`, "frame", binding.Shorten(string(data)))
+		return 0, false
 	}
 	// A wszero server writes one op, first. A frame with another later
 	// (however spelled) would choose its own handler, or answer a call.
 	if first, ok := binding.FirstOp(data); !ok || first != op {
-		c.opts.log.Warn("client: a frame whose op is not the one it begins with was dropped", "frame", binding.Shorten(string(data)))
-		return 0
+		c.logThrottled(slog.LevelWarn, "client: a frame whose op is not the one it begins with was dropped", "frame", binding.Shorten(string(data)))
+		return 0, false
 	}
 	ref, isCall := callRef(raw[protocol.KeyRef])
 	switch {
@@ -123,13 +132,13 @@ func (c *Conn) receive(ws *websocket.Conn, data []byte) (every time.Duration) {
 		c.wmu.Lock()
 		_ = c.writeLocked(ws, pong)
 		c.wmu.Unlock()
-		return time.Duration(ms * float64(time.Millisecond))
+		return time.Duration(ms * float64(time.Millisecond)), true
 	case strings.HasPrefix(op, protocol.ReservedPrefix):
 		// _reload and whatever else is meant for pages, not programs.
 	default:
 		c.handle(op, raw)
 	}
-	return 0
+	return 0, false
 }
 
 // callRef reads a _ref this client sent: a positive whole number.
@@ -159,7 +168,7 @@ func (c *Conn) handle(op string, raw map[string]json.RawMessage) {
 	}
 	arg, err := c.bind(h, raw)
 	if err != nil {
-		c.opts.log.Error("client: a message from the server does not fit its handler, which was not called", "op", op, "err", err, "handler", h.where)
+		c.logThrottled(slog.LevelError, "client: a message from the server does not fit its handler, which was not called", "op", op, "err", err, "handler", h.where)
 		return
 	}
 	c.deliver(func() { c.runHandler(h, arg) })
@@ -182,7 +191,7 @@ func (c *Conn) unhandled(op string, raw map[string]json.RawMessage) {
 	if c.opts.unhandled != nil {
 		p, err := binding.BindParams(op, raw)
 		if err != nil {
-			c.opts.log.Error("client: a message from the server cannot be read", "op", op, "err", err)
+			c.logThrottled(slog.LevelError, "client: a message from the server cannot be read", "op", op, "err", err)
 			return
 		}
 		c.deliver(func() { c.runUnhandled(op, wszero.Params(p)) })
@@ -190,10 +199,10 @@ func (c *Conn) unhandled(op string, raw map[string]json.RawMessage) {
 	}
 	if op == protocol.OpError {
 		e := serverError(raw)
-		c.opts.log.Error("client: the server sent an error", "msg", e.Message, "for", e.Op)
+		c.logThrottled(slog.LevelError, "client: the server sent an error", "msg", e.Message, "for", e.Op)
 		return
 	}
-	c.opts.log.Warn("client: no handler for a message from the server", "op", op, "handlers", c.handlerOps())
+	c.logThrottled(slog.LevelWarn, "client: no handler for a message from the server", "op", op, "handlers", c.handlerOps())
 }
 
 // dropped records that the connection dropped for why. It reports whether
