@@ -172,3 +172,75 @@ func TestAStudentComesBack(t *testing.T) {
 		teacher.WaitFor(`document.querySelectorAll("#students li").length === 1`)
 	})
 }
+
+// TestAScriptCannotTakeTheClassDown: one connection is one student
+// however many joins it sends; a class takes maxStudents; and the
+// teacher's page still logs in and stays usable after a flood of joins
+// and answers.
+func TestAScriptCannotTakeTheClassDown(t *testing.T) {
+	p, code := startClassroom(t)
+	ws := "ws" + strings.TrimPrefix(p.URL, "http") + "ws"
+	script, _, err := websocket.DefaultDialer.Dial(ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer script.Close()
+	const joins = 3000
+	go func() {
+		for i := 0; i < joins; i++ {
+			msg := fmt.Sprintf(`{"op":"join","name":"bot %d","key":"bot-%d","_ref":%d}`, i, i, i+1)
+			if script.WriteMessage(websocket.TextMessage, []byte(msg)) != nil {
+				return
+			}
+		}
+	}()
+	refused := 0
+	for answered := 0; answered < joins; {
+		var m struct {
+			Op  string
+			Msg string
+			Ref int `json:"_ref"`
+		}
+		if err := script.ReadJSON(&m); err != nil {
+			break // cut off for sending too fast: fine, as long as the class stands
+		}
+		if m.Op == "_reply" || (m.Op == "error" && m.Ref > 0) {
+			answered++
+			if m.Op == "error" {
+				refused++
+			}
+		}
+	}
+	if refused == 0 {
+		t.Error("every join from one connection was taken")
+	}
+
+	// Many connections: the class fills, then says so.
+	full := ""
+	for i := 0; i < maxStudents+5 && full == ""; i++ {
+		conn, _, err := websocket.DefaultDialer.Dial(ws, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if err := conn.WriteJSON(map[string]any{"op": "join", "name": fmt.Sprint("pupil ", i), "key": fmt.Sprint("pupil-", i), "_ref": 1}); err != nil {
+			t.Fatal(err)
+		}
+		var m struct{ Op, Msg string }
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Op == "error" {
+			full = m.Msg
+		}
+	}
+	if want := fmt.Sprintf("the class is full: it takes %d students", maxStudents); full != want {
+		t.Errorf("past the limit, a join got %q, want %q", full, want)
+	}
+
+	teacher := lessontest.Open(t, lessontest.Browser(t), p.URL+"teacher?code="+code)
+	teacher.WaitContains("#count", fmt.Sprint(maxStudents)) // the script, cut off for its flood, may be away
+	teacher.Type("#text", "Still here?")
+	teacher.Click("#ask button")
+	teacher.WaitContains("#q-info", fmt.Sprintf("0 of %d answered", maxStudents))
+}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/wszero/wszero"
@@ -41,6 +42,8 @@ type classroom struct {
 	locked   bool
 	lastID   int // the id of the last student to arrive
 	guesses  *guessLimits
+
+	updatePending bool // an update of the teachers' pages is on its way
 }
 
 // student is one student, across reconnections of their page.
@@ -92,6 +95,9 @@ func (c *classroom) addHandlers() {
 		if cl.InGroup(teachersGroup) {
 			return nil, errors.New("this page is the teacher's")
 		}
+		if key, _ := cl.Get("key").(string); key != "" && key != p.Key {
+			return nil, errors.New("this page has joined already: reload it to join as someone else")
+		}
 		st := c.students[p.Key]
 		if st == nil || !strings.EqualFold(st.name, name) {
 			same := c.studentNamed(name)
@@ -106,6 +112,8 @@ func (c *classroom) addHandlers() {
 					c.remove(st)
 				}
 				st = same
+			case st == nil && len(c.students) >= maxStudents:
+				return nil, fmt.Errorf("the class is full: it takes %d students", maxStudents)
 			case st == nil:
 				c.lastID++
 				st = &student{key: p.Key, id: c.lastID}
@@ -381,8 +389,10 @@ func (c *classroom) teacherState() wszero.Params {
 	}
 	p := wszero.Params{"students": rows, "groups": c.groups, "locked": c.locked, "question": nil}
 	if q != nil {
-		bars := []bar{} // a free-text question with no answer yet has none: an empty list, not null
+		bars := []bar{}           // a free-text question with no answer yet has none: an empty list, not null
+		index := map[string]int{} // a bar by its label, in lower case: counting is linear in the answers
 		for _, ch := range q.Choices {
+			index[strings.ToLower(ch)] = len(bars)
 			bars = append(bars, bar{Label: ch, Correct: ch == q.correct})
 		}
 		asked := 0
@@ -394,10 +404,11 @@ func (c *classroom) teacherState() wszero.Params {
 			if !ok {
 				continue
 			}
-			i := slices.IndexFunc(bars, func(b bar) bool { return strings.EqualFold(b.Label, a) })
-			if i < 0 {
+			i, seen := index[strings.ToLower(a)]
+			if !seen {
 				bars = append(bars, bar{Label: a, Correct: strings.EqualFold(a, q.correct)})
 				i = len(bars) - 1
+				index[strings.ToLower(a)] = i
 			}
 			bars[i].Count++
 		}
@@ -412,5 +423,24 @@ func (c *classroom) teacherState() wszero.Params {
 
 // updateTeachers sends the teachers' pages the classroom's state.
 func (c *classroom) updateTeachers() {
-	_ = c.s.BroadcastTo(teachersGroup, "state", c.teacherState())
+	if c.updatePending {
+		return // one update is on its way, and will show this change too
+	}
+	if len(c.s.Members(teachersGroup)) == 0 {
+		return // no teacher is looking: the state is built when one logs in
+	}
+	c.updatePending = true
+	// However fast students join and answer, the teachers' pages get at
+	// most one update every teacherUpdateEvery, and each costs one state.
+	c.s.After(teacherUpdateEvery, func() {
+		c.updatePending = false
+		_ = c.s.BroadcastTo(teachersGroup, "state", c.teacherState())
+	})
 }
+
+// teacherUpdateEvery is how often at most the teachers' pages are updated.
+const teacherUpdateEvery = 100 * time.Millisecond
+
+// maxStudents is how many students a class takes: a script cannot make the
+// class, and the teacher's page, as large as it likes.
+const maxStudents = 200

@@ -12,12 +12,20 @@ var secondsLeft = 20
 
 func main() {
 	wszero.On("join", func(c *wszero.Client, p struct{ Name string }) error {
-		if p.Name == "" {
-			return errors.New("type your name in the box first")
+		if p.Name == "" || len(p.Name) > 30 {
+			return errors.New("type a name of 1 to 30 letters in the box first")
+		}
+		if old, joined := c.Get("name").(string); joined {
+			delete(scores, old) // a new name for the same player
 		}
 		c.Set("name", p.Name)
 		scores[p.Name] = 0
 		return nil
+	})
+	wszero.On("disconnect", func(c *wszero.Client) {
+		if name, joined := c.Get("name").(string); joined {
+			delete(scores, name) // players who left leave the list
+		}
 	})
 	wszero.On("tap", func(c *wszero.Client) error {
 		name, joined := c.Get("name").(string)

@@ -32,4 +32,14 @@ func TestGame(t *testing.T) {
 	bob.Click("#tap")
 	bob.WaitText("#scores li:first-child", "Ann: 3")
 	ann.WaitText("#scores li:last-child", "Bob: 1")
+
+	// A new name replaces the old one, and a player who leaves leaves the
+	// list: the scores keep only who is playing.
+	bob.Type("#name", "Bobby")
+	bob.Click("#join")
+	bob.Click("#tap")
+	ann.WaitFor(`[...document.querySelectorAll("#scores li")].map((li) => li.textContent).join() === "Ann: 3,Bobby: 1"`)
+	bob.Close()
+	ann.Click("#tap")
+	ann.WaitFor(`[...document.querySelectorAll("#scores li")].map((li) => li.textContent).join() === "Ann: 4"`)
 }
