@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -28,7 +29,8 @@ type Client struct {
 	identity any    // what WithAuthenticate's function returned
 	pingSlot uint8  // which of the keepalive's slots pings it
 
-	reader readerState // the reader goroutine's own
+	reader readerState  // the reader goroutine's own
+	inLoop atomic.Int32 // its messages waiting for the handler loop (see clientLoopTasks)
 
 	mu     sync.Mutex // guards send, groups and state
 	send   sendQueue
@@ -49,6 +51,7 @@ type readerState struct {
 	draining    bool          // the reader only waits for the peer's close
 	heard       monotime      // when the peer last showed it is alive
 	readSet     monotime      // when the read deadline was last set
+	credit      int           // messages the rate limit lets through for the time the server kept the reader waiting
 }
 
 // sendQueue is what waits for a client's writer, and the writer's state.

@@ -57,12 +57,49 @@ func (s *Server) handOver(c *Client, m message) {
 		s.taken.done() // the message is dropped
 		return
 	}
+	// A client has at most clientLoopTasks messages waiting for the loop:
+	// a client that keeps the loop busy waits for its own turn, and its
+	// messages wait in its socket, while every other client's get a place.
+	if c.inLoop.Add(1) > clientLoopTasks && !s.loop.waitForTurn(c) {
+		c.inLoop.Add(-1)
+		s.taken.done() // the loop has stopped: the message is dropped
+		return
+	}
 	if !s.submit(func() {
 		defer s.taken.done()
 		s.dispatch(c, m)
+		if c.inLoop.Add(-1) == clientLoopTasks {
+			s.loop.turnFreed()
+		}
 	}) {
+		c.inLoop.Add(-1)
 		s.taken.done() // the loop has stopped: the message is dropped
 	}
+}
+
+// clientLoopTasks is how many of one client's messages may wait for the
+// handler loop at once: its fair share, so that a client keeping the loop
+// saturated delays the others by at most this many of its handlers.
+const clientLoopTasks = 8
+
+// waitForTurn waits until c has fewer than clientLoopTasks messages
+// waiting for the loop besides the one it is handing over (counted in
+// c.inLoop already). It reports false when the loop has stopped.
+func (l *handlerLoop) waitForTurn(c *Client) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c.inLoop.Load() > clientLoopTasks && !l.stopped {
+		l.notFull.Wait()
+	}
+	return !l.stopped
+}
+
+// turnFreed wakes the readers waiting for their turn: a client's count
+// has fallen below clientLoopTasks.
+func (l *handlerLoop) turnFreed() {
+	l.mu.Lock()
+	l.notFull.Broadcast()
+	l.mu.Unlock()
 }
 
 // takenMessages counts the messages that readers have taken from clients

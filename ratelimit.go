@@ -20,7 +20,14 @@ const (
 // client that has more than a burst's worth dropped within a second is
 // flooding and is disconnected.
 func (c *Client) checkRate() rateVerdict {
-	if c.reader.limiter == nil || c.reader.limiter.Allow() {
+	if c.reader.limiter == nil {
+		return rateOK
+	}
+	if c.reader.credit > 0 {
+		c.reader.credit-- // sent while the server kept this reader waiting
+		return rateOK
+	}
+	if c.reader.limiter.Allow() {
 		return rateOK
 	}
 	if now := monoNow(); now-c.reader.floodWindow >= monotime(time.Second) {

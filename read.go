@@ -119,7 +119,11 @@ func (c *Client) readMessage(st *readState) bool {
 		s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", c.id, "limit", s.opts.ratePerSecond)
 		return false
 	}
+	handed := monoNow()
 	s.handOver(c, s.decodeFrame(kind, mb.buf.Bytes()))
+	if waited := time.Duration(monoNow() - handed); waited >= stall {
+		c.afterStall(waited)
+	}
 	return true
 }
 
@@ -190,6 +194,23 @@ func (c *Client) touch() {
 	if rearm(c.reader.heard, c.reader.readSet, t) || c.batch.raw == nil {
 		c.reader.readSet = c.reader.heard
 		_ = c.conn.SetReadDeadline(c.reader.heard.add(t))
+	}
+}
+
+// stall is how long a hand-over may keep the reader from reading before
+// afterStall makes up for it.
+const stall = 50 * time.Millisecond
+
+// afterStall makes up for the time d that the server itself kept the
+// reader from reading (a busy loop, a slow handler run by the reader): the
+// peer was not heard because nobody listened, so its read deadline starts
+// anew, and what it sent meanwhile, now read at once, is not counted
+// against its rate as if it had come in a burst.
+func (c *Client) afterStall(d time.Duration) {
+	c.reader.readSet = 0
+	c.touch()
+	if c.reader.limiter != nil {
+		c.reader.credit = min(c.reader.credit+int(d.Seconds()*c.server.opts.ratePerSecond), 10*c.server.opts.rateBurst)
 	}
 }
 

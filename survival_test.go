@@ -809,3 +809,110 @@ writing:
 		"the test had written %d frames into the socket by then, most of them still in the kernel's buffers; the bystander's call then took %v",
 		took.Round(time.Millisecond), s.frameBudget(), s.frameBudget()/6, sent*1010, d)
 }
+
+// TestSurviveABusyLoop: one client keeps the handler loop saturated with
+// calls to a slow handler (within the rate limit); twenty others, each
+// making a call four times a second, stay connected and are answered
+// within their fair share of the loop, and nobody, the busy client
+// included, is dropped as silent or too fast for the server's own delay.
+func TestSurviveABusyLoop(t *testing.T) {
+	const innocents, rounds = 20, 12
+	s := New(quiet(), WithKeepalive(200*time.Millisecond, 600*time.Millisecond))
+	s.On("slow", func(c *Client) int {
+		time.Sleep(50 * time.Millisecond) // the load: a handler that takes its time
+		return 1
+	})
+	s.On("ping", func(c *Client) string { return "pong" })
+	ts := startServer(t, s)
+	disconnects := trackDisconnects(s)
+
+	busy := dial(t, ts)
+	stopBusy := make(chan struct{})
+	var busySent, busyAnswered atomic.Int64
+	busyEnded := make(chan error, 1)
+	go func() { // its replies, until the test ends
+		for {
+			_, _, err := busy.conn.ReadMessage()
+			if err != nil {
+				busyEnded <- err
+				return
+			}
+			busyAnswered.Add(1)
+		}
+	}()
+	go func() { // 150 calls a second, within the rate limit, for as long as the test runs
+		tick := time.NewTicker(time.Second / 150)
+		defer tick.Stop()
+		for i := 1; i <= 3000; i++ {
+			select {
+			case <-stopBusy:
+				return
+			case <-tick.C:
+			}
+			if busy.conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"op":"slow","_ref":%d}`, i)) != nil {
+				return
+			}
+			busySent.Add(1)
+		}
+	}()
+
+	latencies := make(chan time.Duration, innocents*rounds)
+	failures := make(chan error, innocents)
+	var wg sync.WaitGroup
+	for i := 0; i < innocents; i++ {
+		conn, _, err := websocket.DefaultDialer.Dial(wsURL(ts, "/ws"), nil)
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			for r := 1; r <= rounds; r++ {
+				began := time.Now()
+				if err := conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"op":"ping","_ref":%d}`, r)); err != nil {
+					failures <- err
+					return
+				}
+				_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+				for {
+					var m struct {
+						Op  string
+						Ref int `json:"_ref"`
+					}
+					if err := conn.ReadJSON(&m); err != nil {
+						failures <- fmt.Errorf("an innocent client lost its call %d: %w", r, err)
+						return
+					}
+					if m.Op == "_reply" && m.Ref == r {
+						break
+					}
+				}
+				latencies <- time.Since(began)
+				time.Sleep(250 * time.Millisecond) // its own pace: four calls a second
+			}
+		}()
+	}
+	wg.Wait()
+	close(stopBusy)
+	close(failures)
+	for err := range failures {
+		t.Error(err)
+	}
+	select {
+	case c := <-disconnects:
+		t.Errorf("%s was disconnected while the loop was busy", c)
+	case err := <-busyEnded:
+		t.Errorf("the busy client's connection ended: %v", err)
+	default:
+	}
+	close(latencies)
+	var ds []time.Duration
+	for d := range latencies {
+		ds = append(ds, d)
+	}
+	require.Len(t, ds, innocents*rounds, "every innocent call answered")
+	median, largest := percentiles(ds)
+	t.Logf("busy loop: the busy client sent %d calls to a 50 ms handler, %d answered so far, and stayed connected; "+
+		"%d innocent clients × %d calls all answered: median %v, slowest %v (a fair share is %d of the busy client's handlers, %v)",
+		busySent.Load(), busyAnswered.Load(), innocents, rounds, median.Round(time.Millisecond), largest.Round(time.Millisecond),
+		clientLoopTasks, clientLoopTasks*50*time.Millisecond)
+}
