@@ -5,11 +5,13 @@ package wszero
 // (go test -v -run Survive shows them).
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"runtime"
 	"slices"
 	"sort"
@@ -915,4 +917,59 @@ func TestSurviveABusyLoop(t *testing.T) {
 		"%d innocent clients × %d calls all answered: median %v, slowest %v (a fair share is %d of the busy client's handlers, %v)",
 		busySent.Load(), busyAnswered.Load(), innocents, rounds, median.Round(time.Millisecond), largest.Round(time.Millisecond),
 		clientLoopTasks, clientLoopTasks*50*time.Millisecond)
+}
+
+// TestSurviveHugeHeaders: many connections that each send a 1 MiB request
+// header hold a bounded amount of memory, because the header is cut off at
+// 64 KiB, and the memory comes back once they are gone.
+func TestSurviveHugeHeaders(t *testing.T) {
+	const conns = 300
+	s := New(quiet())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	defer func() {
+		require.NoError(t, s.Shutdown(context.Background()))
+		<-served
+	}()
+	before := measure()
+	header := []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 1<<20) + "\r\n\r\n")
+	var peak uint64
+	var answered, cut atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(testTimeout))
+			if _, err := conn.Write(header); err != nil {
+				cut.Add(1) // the server stopped reading and closed it
+				return
+			}
+			if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge {
+					answered.Add(1)
+				}
+			} else {
+				cut.Add(1)
+			}
+		}()
+		if h := heapNow(); h > peak {
+			peak = h
+		}
+	}
+	wg.Wait()
+	after := settle(t, before, 5, 8<<20, testTimeout)
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	require.Less(t, mib(peak)-mib(before.heap), float64(conns)*0.25, "more than a quarter MiB held per connection")
+	t.Logf("huge headers: %d connections sent 1 MiB headers: %d answered 431, %d cut off; heap %.1f MiB before, %.1f MiB at the peak, %.1f MiB after",
+		conns, answered.Load(), cut.Load(), mib(before.heap), mib(peak), mib(after.heap))
 }
