@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/wszero/wszero/internal/logthrottle"
 )
 
 // Params is the parameters of a message: every key but "op" and the keys
@@ -48,8 +49,8 @@ type Server struct {
 	loop  handlerLoop
 	timer timers
 
-	admission   admission   // connections counted for the connection limits
-	logThrottle logThrottle // for log lines a flood could repeat
+	admission   admission            // connections counted for the connection limits
+	logThrottle logthrottle.Throttle // for log lines a flood could repeat
 
 	taken takenMessages // so that Shutdown handles every message taken before it began
 

@@ -46,6 +46,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/wszero/wszero"
 	"github.com/wszero/wszero/internal/binding"
+	"github.com/wszero/wszero/internal/logthrottle"
 	"github.com/wszero/wszero/internal/protocol"
 )
 
@@ -64,7 +65,7 @@ type Conn struct {
 
 	wmu sync.Mutex // one writer at a time, as gorilla/websocket requires
 
-	throttle logThrottle // for log lines about what the server sent
+	throttle logthrottle.Throttle // for log lines about what the server sent
 
 	mu      sync.Mutex // guards what follows
 	ws      *websocket.Conn
