@@ -46,7 +46,7 @@
 // (decode.go) into one message: its handler's parameter, or the words of
 // what is wrong with it. loop.go hands the message to the handler loop,
 // where dispatch.go runs the guards, then the handler, and answers with the
-// reply or the error. write.go queues what the server sends to a client,
+// reply or the error (crash.go words a handler's panic). write.go queues what the server sends to a client,
 // and its writer writes the queue; conn.go gathers a batch into one system
 // call, and frame.go frames a broadcast once for every member. handlers.go
 // is the registry of ops, groups.go the groups and the fan-out, broker.go
