@@ -45,13 +45,14 @@
 // frame, applies the rate limit (ratelimit.go) and decodes and binds it
 // (decode.go) into one message: its handler's parameter, or the words of
 // what is wrong with it. loop.go hands the message to the handler loop,
-// where dispatch.go runs the guards, then the handler, and answers with the
-// reply or the error (crash.go words a handler's panic). write.go queues what the server sends to a client,
-// and its writer writes the queue; conn.go gathers a batch into one system
-// call, and frame.go frames a broadcast once for every member. handlers.go
-// is the registry of ops, groups.go the groups and the fan-out, broker.go
-// the reach beyond one process, keepalive.go the pings, server.go
-// listening and [Server.Shutdown]. The protocol's strings are in
+// where dispatch.go runs the guards, then the handler, and answers with
+// the reply or the error (crash.go words a handler's panic). write.go
+// queues what the server sends to a client, and its writer writes the
+// queue; conn.go gathers a batch into one system call and bounds what a
+// peer may send, and frame.go frames a broadcast once for every member.
+// handlers.go is the registry of ops, groups.go the groups and the
+// fan-out, broker.go the reach beyond one process, keepalive.go the pings,
+// server.go listening and [Server.Shutdown]. The protocol's strings are in
 // internal/protocol, which the Go client and the browser client's build
 // share.
 //
