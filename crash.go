@@ -59,11 +59,15 @@ func (cr crash) forTheSender(teaching bool) string {
 	if !teaching {
 		return cr.op + " crashed on the server: the server's log says where and why"
 	}
-	where := ""
-	if cr.site != "" {
-		where = " at " + cr.site
+	return fmt.Sprintf("%s crashed on the server%s: %v%s", cr.op, cr.at(), cr.value, cr.meaning())
+}
+
+// at is " at main.go:13", where the crash happened, or "" when unknown.
+func (cr crash) at() string {
+	if cr.site == "" {
+		return ""
 	}
-	return fmt.Sprintf("%s crashed on the server%s: %v%s", cr.op, where, cr.value, cr.meaning())
+	return " at " + cr.site
 }
 
 // meaning explains a panic in words a child can act on, when it is one of
@@ -88,11 +92,7 @@ func (s *Server) logCrash(c *Client, cr crash) {
 		} else {
 			args = append(args, "more", "run with WSZERO_STACK=1 to see the whole stack")
 		}
-		where := ""
-		if cr.site != "" {
-			where = " at " + cr.site
-		}
-		s.logger().Error(fmt.Sprintf("wszero: %s crashed%s: %v", cr.op, where, cr.value), args...)
+		s.logger().Error(fmt.Sprintf("wszero: %s crashed%s: %v", cr.op, cr.at(), cr.value), args...)
 		return
 	}
 	s.logger().Error("wszero: handler panicked", "op", cr.op, "client", c.id, "at", cr.site, "panic", cr.value, "stack", cr.stack)

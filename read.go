@@ -45,6 +45,13 @@ func (c *Client) readLoop() {
 // budget (see frameBudget).
 const frameFloodReason = "too many frames: far more bytes than the messages hold"
 
+// endFrameFlood says why the reader stops for a peer that spent its frame
+// budget.
+func (c *Client) endFrameFlood(st *readState) {
+	st.code, st.reason = protocol.ClosePolicy, frameFloodReason
+	c.server.logThrottled(slog.LevelWarn, "wszero: client disconnected: it sent far more frames than messages", "client", c.id)
+}
+
 // frameBudget is how many bytes a peer may send for one message, or in one
 // second: the largest message, and 64 KiB of frames and pings around it.
 func (s *Server) frameBudget() int64 {
@@ -76,9 +83,7 @@ func (c *Client) readMessage(st *readState) bool {
 			st.reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
 			s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
 		case errors.Is(err, errFrameFlood):
-			st.code, st.drain = protocol.ClosePolicy, false
-			st.reason = frameFloodReason
-			s.logThrottled(slog.LevelWarn, "wszero: client disconnected: it sent far more frames than messages", "client", c.id)
+			c.endFrameFlood(st)
 		case errors.As(err, &ne) && ne.Timeout():
 			st.code = protocol.CloseGoingAway
 			st.reason = fmt.Sprintf("nothing heard from the client for %v", s.opts.pongTimeout)
@@ -98,8 +103,7 @@ func (c *Client) readMessage(st *readState) bool {
 	mb.limit.R = nil
 	if err != nil {
 		if errors.Is(err, errFrameFlood) {
-			st.code, st.reason = protocol.ClosePolicy, frameFloodReason
-			s.logThrottled(slog.LevelWarn, "wszero: client disconnected: it sent far more frames than messages", "client", c.id)
+			c.endFrameFlood(st)
 		}
 		return false
 	}

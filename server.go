@@ -5,10 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -54,10 +52,9 @@ func (s *Server) removeClient(c *Client) {
 		delete(s.clients, c.id)
 		s.allSnap = nil
 	}
-	c.mu.Lock()
-	groups := slices.Collect(maps.Keys(c.groups))
-	c.mu.Unlock()
-	for _, g := range groups {
+	// c.groups changes only under s.mu, which is held: it can be read here
+	// without c.mu, and without a copy.
+	for g := range c.groups {
 		s.leaveGroupLocked(c, g)
 	}
 }

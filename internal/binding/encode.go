@@ -109,11 +109,15 @@ func withoutOp(op string, obj []byte) ([]byte, error) {
 	for i < len(obj) && obj[i] != '}' {
 		k0 := i
 		i = skipString(obj, i)
-		key, plain := plainKey(obj[k0:i])
+		// A plain key is compared as it stands, with nothing allocated; an
+		// escaped one is decoded first.
+		key, plain := PlainString(obj[k0:i])
 		if !plain {
-			if json.Unmarshal(obj[k0:i], &key) != nil {
+			var s string
+			if json.Unmarshal(obj[k0:i], &s) != nil {
 				return nil, fmt.Errorf("the params of %q have a key that is not valid JSON", op)
 			}
+			key = []byte(s)
 		}
 		i = skipSpace(obj, i)
 		i = skipValue(obj, skipSpace(obj, i+1)) // the colon, then the value
@@ -123,9 +127,9 @@ func withoutOp(op string, obj []byte) ([]byte, error) {
 			end = skipSpace(obj, end+1)
 		}
 		switch {
-		case strings.HasPrefix(key, protocol.ReservedPrefix):
-			return nil, reservedKey(op, key)
-		case key == protocol.KeyOp:
+		case bytes.HasPrefix(key, []byte(protocol.ReservedPrefix)):
+			return nil, reservedKey(op, string(key))
+		case string(key) == protocol.KeyOp:
 			if keep == nil {
 				keep = make([]byte, 0, len(obj))
 			}
