@@ -868,6 +868,8 @@ func TestSurviveABusyLoop(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer conn.Close()
+			pace := time.NewTicker(250 * time.Millisecond) // its own pace: four calls a second
+			defer pace.Stop()
 			for r := 1; r <= rounds; r++ {
 				began := time.Now()
 				if err := conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"op":"ping","_ref":%d}`, r)); err != nil {
@@ -889,7 +891,7 @@ func TestSurviveABusyLoop(t *testing.T) {
 					}
 				}
 				latencies <- time.Since(began)
-				time.Sleep(250 * time.Millisecond) // its own pace: four calls a second
+				<-pace.C
 			}
 		}()
 	}
