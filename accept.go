@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,38 +62,45 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if testHookUpgraded != nil {
 		testHookUpgraded()
 	}
-	c := &Client{
-		id:         s.newClientID(),
-		server:     s,
-		conn:       conn,
-		batch:      bc,
-		remote:     r.RemoteAddr,
-		ip:         ip,
-		identity:   identity,
-		connClosed: make(chan struct{}),
-		readerGone: make(chan struct{}),
+	l := s.newLink(conn, bc, ip)
+	sessioned := conn.Subprotocol() == protocol.SubprotocolJSON
+	if sessioned && slices.Contains(websocket.Subprotocols(r), protocol.SubprotocolResume) {
+		// The client says which session it resumes in its first message:
+		// the 101 goes out now, and the reader waits for that message.
+		if bc.releaseHandshake() != nil {
+			l.closeConn()
+		}
+		go s.resumeOrStart(l, r.RemoteAddr, identity)
+		return
 	}
-	if s.opts.ratePerSecond > 0 {
-		c.reader.limiter = rate.NewLimiter(rate.Limit(s.opts.ratePerSecond), s.opts.rateBurst)
-	}
-	c.pingSlot = s.keep.slotForNewClient()
+	c := s.newClient(l, r.RemoteAddr, identity, sessioned)
 	registered := s.addClient(c)
 	// The 101 response goes out only now: once a client has seen it, it is
 	// in the server's list, and no broadcast can miss it. Should the write
 	// fail, the reader finds the connection closed, and the client leaves.
 	if bc.releaseHandshake() != nil {
-		c.closeConn()
+		l.closeConn()
 	}
 	if !registered {
-		// Shutdown began during the upgrade: say goodbye at once. No
-		// reader runs, so the writer closes without waiting for an answer.
-		close(c.readerGone)
-		c.closeWith(protocol.CloseGoingAway, "the server is shutting down")
-		go func() {
-			<-c.connClosed
-			s.release(ip)
-		}()
+		s.refuseLate(l)
 		return
+	}
+	s.start(c, l, "")
+	go l.readLoop()
+}
+
+// newLink makes the link for a connection just upgraded, from ip.
+func (s *Server) newLink(conn *websocket.Conn, bc *batchConn, ip string) *link {
+	l := &link{
+		server:     s,
+		conn:       conn,
+		batch:      bc,
+		ip:         ip,
+		connClosed: make(chan struct{}),
+		readerGone: make(chan struct{}),
+	}
+	if s.opts.ratePerSecond > 0 {
+		l.reader.limiter = rate.NewLimiter(rate.Limit(s.opts.ratePerSecond), s.opts.rateBurst)
 	}
 	// A frame that says it is far larger than the limit is refused at once
 	// (gorilla closes with 1009, without words): there is no point waiting
@@ -101,12 +109,58 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if limit := s.opts.maxMessageSize; limit < 1<<40 {
 		conn.SetReadLimit(2*limit + 4<<10)
 	}
-	c.handleControl()
+	return l
+}
+
+// newClient makes a new client, not yet registered, whose connection is
+// l. A sessioned client (one that spoke the session protocol's
+// subprotocol) gets a session, unless resuming is off.
+func (s *Server) newClient(l *link, remote string, identity any, sessioned bool) *Client {
+	c := &Client{
+		id:        s.newClientID(),
+		server:    s,
+		identity:  identity,
+		link:      l,
+		addr:      l.ip,
+		remote:    remote,
+		sessioned: sessioned,
+	}
+	if sessioned && s.opts.resumeWindow > 0 {
+		c.session = &session{key: newSessionKey()}
+	}
+	l.c = c
+	c.pingSlot = s.keep.slotForNewClient()
+	return c
+}
+
+// refuseLate says goodbye to a client whose upgrade Shutdown overtook. No
+// reader runs, so the writer closes without waiting for an answer.
+func (s *Server) refuseLate(l *link) {
+	close(l.readerGone)
+	l.closeWith(protocol.CloseGoingAway, "the server is shutting down")
+	go func() {
+		<-l.connClosed
+		s.release(l.ip)
+	}()
+}
+
+// start begins serving a client registered with connection l: it tells a
+// sessioned client who it is (why says why a resume it asked for was
+// refused), includes it in the keepalive and runs its connect handler.
+// The caller then runs l's reader.
+func (s *Server) start(c *Client, l *link, why string) {
+	if c.sessioned {
+		key := ""
+		if c.session != nil {
+			key = c.session.key
+		}
+		_ = c.enqueue(sessionFrame(protocol.Session{ID: c.id, Key: key, Why: why}))
+	}
+	l.handleControl()
 	s.startPing(c)
 	if h := s.handlerFor(protocol.OpConnect); h != nil {
 		s.submit(func() { s.invoke(c, message{h: h}) })
 	}
-	go c.readLoop()
 }
 
 // testHookUpgraded, when a test sets it, runs between the upgrade and the

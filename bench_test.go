@@ -21,7 +21,7 @@ import (
 // fakeClient returns a client of s with no connection, registered with the
 // server, whose frames stay in its queue.
 func fakeClient(s *Server) *Client {
-	c := &Client{id: newClientID(), server: s, send: sendQueue{writing: true}, connClosed: make(chan struct{}), readerGone: make(chan struct{})}
+	c := offlineClient(s, newClientID())
 	s.mu.Lock()
 	s.nextSeq++
 	c.seq = s.nextSeq
@@ -31,11 +31,20 @@ func fakeClient(s *Server) *Client {
 	return c
 }
 
+// offlineClient returns a client of s with a link but no connection:
+// with writing set, no writer starts, and what the server sends it stays
+// in its link's queue.
+func offlineClient(s *Server, id string) *Client {
+	c := &Client{id: id, server: s}
+	c.link = &link{server: s, c: c, send: sendQueue{writing: true}, connClosed: make(chan struct{}), readerGone: make(chan struct{})}
+	return c
+}
+
 // emptyQueue drops what was queued for c, as its writer would.
 func emptyQueue(c *Client) {
 	c.mu.Lock()
-	clear(c.send.frames)
-	c.send.frames, c.send.bytes = c.send.frames[:0], 0
+	clear(c.link.send.frames)
+	c.link.send.frames, c.link.send.bytes = c.link.send.frames[:0], 0
 	c.mu.Unlock()
 }
 
@@ -70,7 +79,7 @@ func BenchmarkDispatch(b *testing.B) {
 					b.Fatalf("%s: %s", tc.msg, m.problem)
 				}
 				s.dispatch(c, m)
-				if len(c.send.frames) > 0 {
+				if len(c.link.send.frames) > 0 {
 					emptyQueue(c)
 				}
 			}

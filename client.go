@@ -14,35 +14,56 @@ import (
 
 // Client is one connected browser or program.
 //
+// A client outlives a dropped connection: a page or Go client that
+// reconnects within the resume window (WithResumeWindow) resumes its
+// session and is the same Client, with the same ID, groups and state, and
+// what was sent to it meanwhile is delivered then. Away reports whether
+// it is between connections.
+//
 // All methods of Client are safe to call from any goroutine, during or after
 // the connection. Sending never blocks: frames go to the client's own queue,
 // written by its own writer; a client whose queue overflows is disconnected.
 type Client struct {
 	// Set when the client connects, and never changed.
-	id       string
-	seq      uint64 // connection order, for stable listings
-	server   *Server
-	conn     *websocket.Conn
-	batch    *batchConn
-	remote   string
-	ip       string // as the connection limits count it
-	identity any    // what WithAuthenticate's function returned
-	pingSlot uint8  // which of the keepalive's slots pings it
+	id        string
+	seq       uint64 // connection order, for stable listings
+	server    *Server
+	identity  any   // what WithAuthenticate's function returned
+	pingSlot  uint8 // which of the keepalive's slots pings it
+	sessioned bool  // it speaks the session protocol (protocol.SubprotocolJSON), and numbers its messages
 
-	reader readerState  // the reader goroutine's own
-	inLoop atomic.Int32 // its messages waiting for the handler loop (see clientLoopTasks)
+	inLoop atomic.Int32  // its messages waiting for the handler loop (see clientLoopTasks)
+	got    atomic.Uint64 // the numbered messages its readers have taken, one reader at a time
 
-	mu     sync.Mutex // guards send, groups and state
-	send   sendQueue
-	groups map[string]struct{}
-	state  map[string]any
+	mu       sync.Mutex // guards what follows, and the link's send queue
+	link     *link      // the connection; nil while away
+	addr     string     // the address the last connection came from, as Addr tells
+	remote   string     // the last connection's remote address, for logs
+	left     bool       // it has left for good: its disconnect handler runs
+	resuming bool       // a new connection is taking it over
+	groups   map[string]struct{}
+	state    map[string]any
+	session  *session // what resuming needs; nil for a plain WebSocket client, which cannot resume
+}
+
+// link is one network connection of a client, with its reader and its
+// writer. A client that resumes after a blip gets a new link; the old one
+// is closed and forgotten.
+type link struct {
+	server *Server
+	c      *Client // set once, before the link's reader runs
+	conn   *websocket.Conn
+	batch  *batchConn
+	ip     string      // as the connection limits count it
+	reader readerState // the reader goroutine's own
+	send   sendQueue   // guarded by c.mu
 
 	closeOnce  sync.Once
 	connClosed chan struct{} // closed once the network connection is closed
 	readerGone chan struct{} // closed once the reader has stopped reading
 }
 
-// readerState is what a client's reader goroutine keeps from one message
+// readerState is what a link's reader goroutine keeps from one message
 // to the next. Only that goroutine touches it, so it takes no lock.
 type readerState struct {
 	limiter     *rate.Limiter // nil without a rate limit
@@ -52,9 +73,10 @@ type readerState struct {
 	heard       monotime      // when the peer last showed it is alive
 	readSet     monotime      // when the read deadline was last set
 	credit      int           // messages the rate limit lets through for the time the server kept the reader waiting
+	unacked     int           // messages taken since the last _ack told the peer how many
 }
 
-// sendQueue is what waits for a client's writer, and the writer's state.
+// sendQueue is what waits for a link's writer, and the writer's state.
 // Client.mu guards it.
 type sendQueue struct {
 	frames    []outFrame  // frames waiting for the writer
@@ -62,6 +84,7 @@ type sendQueue struct {
 	writing   bool        // a writer is running
 	held      bool        // the reader runs handlers and will write what they queue
 	closing   bool        // a close frame is queued; nothing more is accepted
+	replaced  bool        // a resume has taken the client over: the link's end is not the client's
 	hardClose *time.Timer // closes the connection when the close frame cannot be written in time
 }
 
@@ -81,11 +104,20 @@ func (c *Client) ID() string { return c.id }
 // Addr returns the address the client connected from, as the connection
 // limits count it: the peer's IP address, or, behind a proxy named by
 // WithTrustedProxies, the client's; an IPv6 address as its /64 network.
-// It suits limits an application keeps per address.
-func (c *Client) Addr() string { return c.ip }
+// It suits limits an application keeps per address. After a resume it is
+// the address of the new connection.
+func (c *Client) Addr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addr
+}
 
 // String returns the client's ID and address, for logs.
-func (c *Client) String() string { return c.id + "@" + c.remote }
+func (c *Client) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id + "@" + c.remote
+}
 
 // Identity returns what the WithAuthenticate function returned for this
 // client's request, or nil without WithAuthenticate. It never changes.
@@ -136,7 +168,8 @@ func (c *Client) InGroup(group string) bool {
 }
 
 // Close disconnects the client after the messages already sent to it are
-// written. Its disconnect handler runs. Close may be called more than once.
+// written, for good: it cannot resume. Its disconnect handler runs (at
+// once when it is away). Close may be called more than once.
 func (c *Client) Close() {
-	c.closeWith(protocol.CloseNormal, "closed by the server")
+	c.end(protocol.CloseNormal, "closed by the server")
 }

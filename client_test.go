@@ -218,18 +218,18 @@ func TestBroadcastIsPreparedOnce(t *testing.T) {
 	// Hold the writers, so that the queued frames can be looked at.
 	for _, c := range clients {
 		c.mu.Lock()
-		c.send.writing = true
+		c.link.send.writing = true
 		c.mu.Unlock()
 	}
 	require.NoError(t, s.Broadcast("news", Params{"n": 1}))
 	var prepared []*preparedFrame
 	for _, c := range clients {
 		c.mu.Lock()
-		require.Len(t, c.send.frames, 1)
-		require.NotNil(t, c.send.frames[0].prepared)
-		prepared = append(prepared, c.send.frames[0].prepared)
-		c.send.writing = false
-		c.startWriterLocked()
+		require.Len(t, c.link.send.frames, 1)
+		require.NotNil(t, c.link.send.frames[0].prepared)
+		prepared = append(prepared, c.link.send.frames[0].prepared)
+		c.link.send.writing = false
+		c.link.startWriterLocked()
 		c.mu.Unlock()
 	}
 	require.Same(t, prepared[0], prepared[1])
@@ -679,7 +679,7 @@ func TestCloseReason(t *testing.T) {
 	s, ts := newTestServer(t)
 	connects := trackConnects(s)
 	p, c := dialClient(t, ts, connects)
-	c.closeWith(4001, strings.Repeat("x", 300))
+	c.link.closeWith(4001, strings.Repeat("x", 300))
 	ce := p.closeErr()
 	require.Equal(t, 4001, ce.Code)
 	require.Equal(t, strings.Repeat("x", maxCloseReason), ce.Text)

@@ -23,6 +23,7 @@ type message struct {
 	arg     any      // the bound parameter: map[string]any or reflect.Value, as h.Input wants
 	ref     []byte   // raw "_ref", nil when the message is not a call
 	problem string   // why it cannot be handled, for the sender; "" when it can
+	seen    uint64   // an _ack's count of the messages the client has received
 }
 
 // empty reports whether the message asks for nothing.
@@ -95,14 +96,22 @@ func (s *Server) decodeCarefully(data []byte) (in message, err error) {
 	if !ok {
 		return in, fmt.Errorf(`"op" must be a string, like {"op": "hello"}; got %s`, binding.DescribeJSON(opRaw))
 	}
-	if op == protocol.OpPong {
-		return in, nil // an answer to the server's _ping: nothing to handle
-	}
 	in.op = op
+	switch op {
+	case protocol.OpPong:
+		return in, nil // an answer to the server's _ping: nothing to handle
+	case protocol.OpAck:
+		seen, ok := protocol.Count(raw[protocol.KeySeen])
+		if !ok {
+			return in, fmt.Errorf(`"_ack" says how many messages have arrived, like {"op": "_ack", "seen": 12}; got "seen": %s`, binding.DescribeJSON(raw[protocol.KeySeen]))
+		}
+		in.seen = seen
+		return in, nil
+	}
 	switch {
 	case op == "":
 		return in, errors.New(`"op" is empty: say which handler the message is for, like {"op": "hello"}`)
-	case op == protocol.OpConnect || op == protocol.OpDisconnect:
+	case protocol.IsServerRaised(op):
 		return in, fmt.Errorf("%q is sent by the server itself when a client arrives or leaves: a client cannot send it; choose another op name", op)
 	case strings.HasPrefix(op, protocol.ReservedPrefix):
 		return in, fmt.Errorf("%s: ops starting with \"_\" belong to the wszero protocol; choose a name without the \"_\"", binding.Shorten(op))
@@ -146,7 +155,7 @@ func (s *Server) decodeFlat(data []byte) (in message, ok bool) {
 		return in, false
 	}
 	h := s.handlerMap()[string(inner)]
-	if h == nil || h.op == protocol.OpConnect || h.op == protocol.OpDisconnect {
+	if h == nil || protocol.IsServerRaised(h.op) {
 		return in, false
 	}
 	arg, ok := bindFlat(h, fields)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
@@ -132,21 +131,21 @@ func FuzzDecodeAndBind(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// A client that is never connected: with writing set, no writer
 		// starts, and what the server sends it stays in its queue.
-		c := &Client{id: "fuzz", server: s, send: sendQueue{writing: true}, connClosed: make(chan struct{})}
+		c := offlineClient(s, "fuzz")
 		m := s.decode(data)
 		switch {
 		case m.problem == unworded:
 			t.Fatalf("decode(%q) gave an error without words", data)
 		case m.problem != "" && m.ref != nil && !binding.IsScalar(m.ref):
 			t.Fatalf("decode(%q) kept the _ref %q", data, m.ref)
-		case m.empty() && (m.op != "" || !strings.Contains(string(data), protocol.OpPong)):
+		case m.empty() && !protocol.Unnumbered(m.op):
 			t.Fatalf("decode(%q) found no handler and no error", data)
 		}
 		s.dispatch(c, m) // as the handler loop does
 		if logged := log.take(); logged != "" {
 			t.Fatalf("handling %q logged:\n%s", data, logged)
 		}
-		checkAnswer(t, data, m.ref, m.problem != "", c.send.frames)
+		checkAnswer(t, data, m.ref, m.problem != "", c.link.send.frames)
 	})
 }
 

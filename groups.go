@@ -117,7 +117,7 @@ func (c *Client) AddToGroup(group string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.mu.Lock()
-	if s.clients[c.id] != c || c.send.closing {
+	if s.clients[c.id] != c || c.left {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: it cannot join %.40q", ErrClosed, group)
 	}

@@ -94,7 +94,7 @@ func (s *Server) handlerOps() []string {
 	handlers := s.handlerMap()
 	ops := make([]string, 0, len(handlers))
 	for op := range handlers {
-		if op != protocol.OpConnect && op != protocol.OpDisconnect {
+		if !protocol.IsServerRaised(op) {
 			ops = append(ops, op)
 		}
 	}
@@ -111,7 +111,7 @@ func newHandler(op string, fn any, where string) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if (op == protocol.OpConnect || op == protocol.OpDisconnect) && bh.Input != binding.InputNone {
+	if protocol.IsServerRaised(op) && bh.Input != binding.InputNone {
 		return nil, fmt.Errorf("the %q handler takes only the client: func(c *wszero.Client), not %s", op, bh.Fn.Type())
 	}
 	return &handler{Handler: bh, op: op, where: where, direct: directCall(fn)}, nil

@@ -61,7 +61,7 @@ func (s *Server) startPing(c *Client) {
 	if every != DefaultPingInterval {
 		// Pages assume the default until they hear otherwise: say it now,
 		// or a page would take a healthy quiet connection for dead.
-		_ = c.enqueue(outFrame{kind: frameText, data: k.appPing})
+		_ = c.enqueue(outFrame{kind: frameSession, data: k.appPing})
 	}
 	if every <= 0 || k.stopped || k.timer != nil {
 		return
@@ -103,7 +103,7 @@ func (s *Server) pingSlot() {
 	k.mu.Unlock()
 	for _, c := range clients {
 		if c.pingSlot == slot && c.enqueue(outFrame{kind: framePing}) == nil {
-			_ = c.enqueue(outFrame{kind: frameText, data: appPing})
+			_ = c.enqueue(outFrame{kind: frameSession, data: appPing})
 		}
 	}
 }

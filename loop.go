@@ -29,14 +29,15 @@ func (l *handlerLoop) init() {
 	l.done = make(chan struct{})
 }
 
-// handOver hands a message from c to the handler loop, which dispatches
+// handOver hands a message from l's client c to the handler loop, which dispatches
 // it, unless Shutdown has begun (see takenMessages). When the loop is idle, c's
 // reader dispatches it itself, with nothing allocated for it, and writes
 // what it sends to c (holdWrites); what is queued meanwhile goes to a
 // goroutine of its own, so that no reader is kept from its own client for
 // long. With parallel handlers the reader dispatches every message, which
 // keeps the client's order.
-func (s *Server) handOver(c *Client, m message) {
+func (s *Server) handOver(l *link, m message) {
+	c := l.c
 	if m.empty() || !s.taken.take() {
 		return // nothing to do, or Shutdown has begun: the message is not taken
 	}
@@ -47,11 +48,11 @@ func (s *Server) handOver(c *Client, m message) {
 	}
 	switch s.loop.claim() {
 	case claimed:
-		c.holdWrites()
+		l.holdWrites()
 		s.dispatch(c, m)
 		s.taken.done()
 		s.loop.release()
-		c.releaseWrites()
+		l.releaseWrites()
 		return
 	case claimStopped:
 		s.taken.done() // the message is dropped

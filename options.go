@@ -41,6 +41,11 @@ type options struct {
 	guards             map[string][]func(*Client) error // by op
 	opGuards           []func(*Client, string) error    // for every op
 	broker             Broker                           // WithBroker's; nil: in-process
+
+	resumeWindow      time.Duration // 0: clients cannot resume
+	resumeMessages    int           // per client
+	resumeBytes       int           // per client
+	resumeServerBytes int64         // for all clients together
 }
 
 // The defaults, also listed in the README.
@@ -58,6 +63,11 @@ const (
 	DefaultMaxConnectionsPerIP = 1000             // DefaultMaxConnectionsPerIP is how many clients may be connected at once from one address.
 	DefaultMaxGroupsPerClient  = 100              // DefaultMaxGroupsPerClient is how many groups one client may be in.
 	DefaultHandshakeTimeout    = 10 * time.Second // DefaultHandshakeTimeout bounds reading a request's header and upgrading it.
+
+	DefaultResumeWindow      = 2 * time.Minute // DefaultResumeWindow is how long a client whose connection dropped may come back as itself.
+	DefaultResumeMessages    = 512             // DefaultResumeMessages is how many messages the server keeps for one client to resume with.
+	DefaultResumeBytes       = 2 << 20         // DefaultResumeBytes is how many bytes of messages the server keeps for one client to resume with.
+	DefaultResumeServerBytes = 256 << 20       // DefaultResumeServerBytes is how many bytes of messages the server keeps for all clients together to resume with.
 )
 
 func defaultOptions() options {
@@ -76,7 +86,52 @@ func defaultOptions() options {
 		maxConnsPerIP:      DefaultMaxConnectionsPerIP,
 		maxGroupsPerClient: DefaultMaxGroupsPerClient,
 		handshakeTimeout:   DefaultHandshakeTimeout,
+
+		resumeWindow:      DefaultResumeWindow,
+		resumeMessages:    DefaultResumeMessages,
+		resumeBytes:       DefaultResumeBytes,
+		resumeServerBytes: DefaultResumeServerBytes,
 	}
+}
+
+// WithResumeWindow sets how long a client whose connection dropped (a
+// Wi-Fi blip, a laptop lid, a phone changing networks) may reconnect and
+// resume its session: it is then the same Client, with the same ID,
+// groups, state and Identity, and receives what was sent to it meanwhile,
+// once and in order, before anything newer; what it sent that the server
+// had not taken is sent again and handled once. Its connect handler does
+// not run again, and its disconnect handler runs only when the window
+// passes without it (a "client_away" handler runs when it drops, and a
+// "client_back" handler when it resumes). The browser and Go clients
+// resume by themselves. The default is DefaultResumeWindow (2 minutes);
+// 0 turns resuming off, and a dropped client is gone at once.
+//
+// A client that closes on purpose (a page closed or reloaded, Close on
+// either side), or that the server disconnects for breaking a limit on
+// what it sends, leaves at once.
+func WithResumeWindow(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("wszero.WithResumeWindow(%v): the window cannot be negative; 0 turns resuming off", d))
+	}
+	return func(o *options) { o.resumeWindow = d }
+}
+
+// WithResumeBuffer bounds what the server keeps so that clients can
+// resume: for each client, the messages sent to it that it has not yet
+// acknowledged (it does every few messages), at most messages of them
+// and bytes in all; and for all clients together, serverBytes. A
+// broadcast's frame is kept once, shared by every member, but counts in
+// full for each. A client that missed more than was kept is told it was
+// not resumed, and starts again as a new client: never half-resumed.
+// The defaults are DefaultResumeMessages (512), DefaultResumeBytes
+// (2 MiB) and DefaultResumeServerBytes (256 MiB). A resume sends what was
+// missed through the send queue, so the per-client limits are at most
+// the send queue's (WithSendQueue).
+func WithResumeBuffer(messages, bytes int, serverBytes int64) Option {
+	if messages <= 0 || bytes <= 0 || serverBytes <= 0 {
+		panic(fmt.Sprintf("wszero.WithResumeBuffer(%d, %d, %d): every limit must be more than 0; WithResumeWindow(0) turns resuming off", messages, bytes, serverBytes))
+	}
+	return func(o *options) { o.resumeMessages, o.resumeBytes, o.resumeServerBytes = messages, bytes, serverBytes }
 }
 
 // WithLogger sends the server's log lines to l. WithLogger(nil) silences
@@ -313,11 +368,11 @@ func WithAuthenticate(authenticate func(r *http.Request) (identity any, err erro
 // A refused message gets the guard's error even when its parameters are
 // wrong too: the sender learns that it may not, not how to. Give WithGuard
 // more than once, for the same op or others; every guard for an op must
-// allow it. The ops "connect" and "disconnect" come from the server and
+// allow it. The ops "connect", "disconnect", "client_away" and "client_back" come from the server and
 // are never guarded.
 func WithGuard(op string, guard func(c *Client) error) Option {
 	switch {
-	case op == "" || strings.HasPrefix(op, protocol.ReservedPrefix) || op == protocol.OpConnect || op == protocol.OpDisconnect:
+	case op == "" || strings.HasPrefix(op, protocol.ReservedPrefix) || protocol.IsServerRaised(op):
 		panic(fmt.Sprintf("wszero.WithGuard(%q, …): guard an op that clients send, like \"kick\"", op))
 	case guard == nil:
 		panic(fmt.Sprintf("wszero.WithGuard(%q, nil): give it a function that returns an error to refuse", op))

@@ -19,28 +19,28 @@ const (
 // the limit is dropped, and the sender hears so at most once a second; a
 // client that has more than a burst's worth dropped within a second is
 // flooding and is disconnected.
-func (c *Client) checkRate() rateVerdict {
-	if c.reader.limiter == nil {
+func (l *link) checkRate() rateVerdict {
+	if l.reader.limiter == nil {
 		return rateOK
 	}
-	if c.reader.credit > 0 {
-		c.reader.credit-- // sent while the server kept this reader waiting
+	if l.reader.credit > 0 {
+		l.reader.credit-- // sent while the server kept this reader waiting
 		return rateOK
 	}
-	if c.reader.limiter.Allow() {
+	if l.reader.limiter.Allow() {
 		return rateOK
 	}
-	if now := monoNow(); now-c.reader.floodWindow >= monotime(time.Second) {
-		c.reader.floodWindow, c.reader.dropped = now, 0
+	if now := monoNow(); now-l.reader.floodWindow >= monotime(time.Second) {
+		l.reader.floodWindow, l.reader.dropped = now, 0
 	}
-	c.reader.dropped++
-	if c.reader.dropped > c.server.opts.rateBurst {
+	l.reader.dropped++
+	if l.reader.dropped > l.c.server.opts.rateBurst {
 		return rateFlood
 	}
-	if c.reader.dropped == 1 {
-		c.sendError(nil, "", fmt.Sprintf("slow down: you are sending more than %g messages a second, so some were dropped", c.server.opts.ratePerSecond))
-		c.server.logThrottled(slog.LevelInfo, "wszero: messages dropped: a client sends faster than the rate limit",
-			"client", c.id, "limit", c.server.opts.ratePerSecond)
+	if l.reader.dropped == 1 {
+		l.c.sendError(nil, "", fmt.Sprintf("slow down: you are sending more than %g messages a second, so some were dropped", l.c.server.opts.ratePerSecond))
+		l.c.server.logThrottled(slog.LevelInfo, "wszero: messages dropped: a client sends faster than the rate limit",
+			"client", l.c.id, "limit", l.c.server.opts.ratePerSecond)
 	}
 	return rateDropped
 }

@@ -21,24 +21,26 @@ import (
 // whose few frames let the stack of an idle connection's reader stay at
 // its smallest; readMessage, with the deep read path, runs only once data
 // has come.
-func (c *Client) readLoop() {
+func (l *link) readLoop() {
 	st := readState{code: protocol.CloseNormal}
-	c.touch()
-	c.batch.frames.fill(c.server.frameBudget())
+	l.touch()
+	l.batch.frames.fill(l.c.server.frameBudget())
 	for {
-		if c.batch.waitReadable() && c.heardLately() {
+		if l.batch.waitReadable() && l.heardLately() {
 			continue // the deadline was an early one: wait on
 		}
-		if !c.readMessage(&st) {
+		if !l.readMessage(&st) {
 			break
 		}
 	}
+	c := l.c
 	if st.drain {
+		c.end(st.code, st.reason)
 		c.server.removeClient(c) // at once: the drain may take a while
-		c.drain(st.code, st.reason)
+		l.drain(st.code, st.reason)
 	}
-	close(c.readerGone)
-	c.leave(st.code, st.reason)
+	close(l.readerGone)
+	l.leave(st)
 }
 
 // frameFloodReason is the close reason for a peer that spent its frame
@@ -47,9 +49,9 @@ const frameFloodReason = "too many frames: far more bytes than the messages hold
 
 // endFrameFlood says why the reader stops for a peer that spent its frame
 // budget.
-func (c *Client) endFrameFlood(st *readState) {
-	st.code, st.reason = protocol.ClosePolicy, frameFloodReason
-	c.server.logThrottled(slog.LevelWarn, "wszero: client disconnected: it sent far more frames than messages", "client", c.id)
+func (l *link) endFrameFlood(st *readState) {
+	st.code, st.reason, st.forGood = protocol.ClosePolicy, frameFloodReason, true
+	l.c.server.logThrottled(slog.LevelWarn, "wszero: client disconnected: it sent far more frames than messages", "client", l.c.id)
 }
 
 // frameBudget is how many bytes a peer may send for one message, or in one
@@ -60,41 +62,45 @@ func (s *Server) frameBudget() int64 {
 
 // readState is what the reader keeps from one message to the next.
 type readState struct {
-	code   int
-	reason string
-	drain  bool // the peer may still be sending when the reader stops
+	code    int
+	reason  string
+	drain   bool // the peer may still be sending when the reader stops
+	forGood bool // the session ends with the connection: the peer closed on purpose, or broke a limit
 }
 
 // readMessage reads one message and hands it over. It reports false when
 // the reader is to stop, with st saying why.
 //
 //go:noinline
-func (c *Client) readMessage(st *readState) bool {
-	s := c.server
-	kind, r, err := c.conn.NextReader()
+func (l *link) readMessage(st *readState) bool {
+	s := l.c.server
+	kind, r, err := l.conn.NextReader()
 	if err != nil {
 		var ce *websocket.CloseError
 		var ne net.Error
 		switch {
 		case errors.As(err, &ce):
 			st.reason = fmt.Sprintf("the client closed the connection (%d %s)", ce.Code, ce.Text)
+			// A page that is closed or reloaded says 1001, a program that
+			// closes says 1000: it is gone, not away.
+			st.forGood = ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway
 		case errors.Is(err, websocket.ErrReadLimit): // a frame's length past what int64 holds
-			st.code = protocol.CloseTooBig
+			st.code, st.forGood = protocol.CloseTooBig, true
 			st.reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
-			s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
+			s.logger().Warn("wszero: client disconnected: message too big", "client", l.c.id, "limit", s.opts.maxMessageSize)
 		case errors.Is(err, errFrameFlood):
-			c.endFrameFlood(st)
+			l.endFrameFlood(st)
 		case errors.As(err, &ne) && ne.Timeout():
 			st.code = protocol.CloseGoingAway
 			st.reason = fmt.Sprintf("nothing heard from the client for %v", s.opts.pongTimeout)
-			s.logger().Info("wszero: client disconnected: it stopped answering", "client", c.id, "timeout", s.opts.pongTimeout)
+			s.logger().Info("wszero: client disconnected: it stopped answering", "client", l.c.id, "timeout", s.opts.pongTimeout)
 		default:
 			st.reason = err.Error()
 		}
 		return false
 	}
-	c.touch()
-	c.batch.frames.fill(s.frameBudget())
+	l.touch()
+	l.batch.frames.fill(s.frameBudget())
 	mb := messageBufs.Get().(*messageBuf)
 	defer putMessageBuf(mb)
 	mb.buf.Reset()
@@ -103,30 +109,36 @@ func (c *Client) readMessage(st *readState) bool {
 	mb.limit.R = nil
 	if err != nil {
 		if errors.Is(err, errFrameFlood) {
-			c.endFrameFlood(st)
+			l.endFrameFlood(st)
 		}
 		return false
 	}
 	if n > s.opts.maxMessageSize {
-		st.code, st.drain = protocol.CloseTooBig, true
+		st.code, st.drain, st.forGood = protocol.CloseTooBig, true, true
 		st.reason = fmt.Sprintf("message too big: the limit is %d bytes", s.opts.maxMessageSize)
-		s.logger().Warn("wszero: client disconnected: message too big", "client", c.id, "limit", s.opts.maxMessageSize)
+		s.logger().Warn("wszero: client disconnected: message too big", "client", l.c.id, "limit", s.opts.maxMessageSize)
 		return false
 	}
-	verdict := c.checkRate()
+	verdict := l.checkRate()
 	if verdict == rateDropped {
 		return true
 	}
 	if verdict == rateFlood {
-		st.code, st.drain = protocol.ClosePolicy, true
+		st.code, st.drain, st.forGood = protocol.ClosePolicy, true, true
 		st.reason = fmt.Sprintf("too many messages: the limit is %g a second", s.opts.ratePerSecond)
-		s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", c.id, "limit", s.opts.ratePerSecond)
+		s.logger().Warn("wszero: client disconnected: it kept sending too fast", "client", l.c.id, "limit", s.opts.ratePerSecond)
 		return false
 	}
+	m := s.decodeFrame(kind, mb.buf.Bytes())
+	if !protocol.Unnumbered(m.op) {
+		l.taken()
+	} else if m.op == protocol.OpAck && m.problem == "" {
+		l.c.acked(m.seen)
+	}
 	handed := monoNow()
-	s.handOver(c, s.decodeFrame(kind, mb.buf.Bytes()))
+	s.handOver(l, m)
 	if waited := time.Duration(monoNow() - handed); waited >= stall {
-		c.afterStall(waited)
+		l.afterStall(waited)
 	}
 	return true
 }
@@ -150,12 +162,12 @@ func putMessageBuf(mb *messageBuf) {
 // drain says goodbye to a peer that may still be sending (a message too
 // big, a flood): it queues the close frame, then reads and drops what
 // arrives until the peer's own close frame, for at most closeLinger.
-func (c *Client) drain(code int, reason string) {
-	c.closeWith(code, reason)
-	c.reader.draining = true
-	_ = c.conn.SetReadDeadline(time.Now().Add(c.linger()))
+func (l *link) drain(code int, reason string) {
+	l.closeWith(code, reason)
+	l.reader.draining = true
+	_ = l.conn.SetReadDeadline(time.Now().Add(l.linger()))
 	for {
-		_, r, err := c.conn.NextReader()
+		_, r, err := l.conn.NextReader()
 		if err != nil {
 			return
 		}
@@ -168,18 +180,18 @@ func (c *Client) drain(code int, reason string) {
 // handleControl answers the peer's pings and close frame through the
 // client's queue, so that only the writer writes, and counts pongs and
 // pings as signs of life.
-func (c *Client) handleControl() {
-	c.conn.SetPingHandler(func(data string) error {
-		c.touch()
-		_ = c.enqueue(outFrame{kind: framePong, data: []byte(data)})
+func (l *link) handleControl() {
+	l.conn.SetPingHandler(func(data string) error {
+		l.touch()
+		_ = l.c.enqueue(outFrame{kind: framePong, data: []byte(data)})
 		return nil
 	})
-	c.conn.SetPongHandler(func(string) error {
-		c.touch()
+	l.conn.SetPongHandler(func(string) error {
+		l.touch()
 		return nil
 	})
-	c.conn.SetCloseHandler(func(code int, _ string) error {
-		c.closeWith(code, "") // echo the peer's code, after what is queued
+	l.conn.SetCloseHandler(func(code int, _ string) error {
+		l.closeWith(code, "") // echo the peer's code, after what is queued
 		return nil
 	})
 }
@@ -189,15 +201,15 @@ func (c *Client) handleControl() {
 // it is moved only when it has fallen behind by a sixteenth of the pong
 // timeout; when such a deadline passes early, waitReadable sees it, and
 // heardLately sets the true one.
-func (c *Client) touch() {
-	t := c.server.opts.pongTimeout
-	if t <= 0 || c.reader.draining {
+func (l *link) touch() {
+	t := l.c.server.opts.pongTimeout
+	if t <= 0 || l.reader.draining {
 		return
 	}
-	c.reader.heard = monoNow()
-	if rearm(c.reader.heard, c.reader.readSet, t) || c.batch.raw == nil {
-		c.reader.readSet = c.reader.heard
-		_ = c.conn.SetReadDeadline(c.reader.heard.add(t))
+	l.reader.heard = monoNow()
+	if rearm(l.reader.heard, l.reader.readSet, t) || l.batch.raw == nil {
+		l.reader.readSet = l.reader.heard
+		_ = l.conn.SetReadDeadline(l.reader.heard.add(t))
 	}
 }
 
@@ -210,11 +222,11 @@ const stall = 50 * time.Millisecond
 // peer was not heard because nobody listened, so its read deadline starts
 // anew, and what it sent meanwhile, now read at once, is not counted
 // against its rate as if it had come in a burst.
-func (c *Client) afterStall(d time.Duration) {
-	c.reader.readSet = 0
-	c.touch()
-	if c.reader.limiter != nil {
-		c.reader.credit = min(c.reader.credit+int(d.Seconds()*c.server.opts.ratePerSecond), 10*c.server.opts.rateBurst)
+func (l *link) afterStall(d time.Duration) {
+	l.reader.readSet = 0
+	l.touch()
+	if l.reader.limiter != nil {
+		l.reader.credit = min(l.reader.credit+int(d.Seconds()*l.c.server.opts.ratePerSecond), 10*l.c.server.opts.rateBurst)
 	}
 }
 
@@ -231,29 +243,25 @@ func rearm(heard, readSet monotime, timeout time.Duration) bool {
 // heardLately reports whether the peer was heard within the pong timeout,
 // after a read deadline has passed, and then sets the deadline to when
 // the timeout truly ends.
-func (c *Client) heardLately() bool {
-	t := c.server.opts.pongTimeout
-	if t <= 0 || c.reader.draining || time.Duration(monoNow()-c.reader.heard) >= t {
+func (l *link) heardLately() bool {
+	t := l.c.server.opts.pongTimeout
+	if t <= 0 || l.reader.draining || time.Duration(monoNow()-l.reader.heard) >= t {
 		return false
 	}
-	c.reader.readSet = c.reader.heard
-	_ = c.conn.SetReadDeadline(c.reader.heard.add(t))
+	l.reader.readSet = l.reader.heard
+	_ = l.conn.SetReadDeadline(l.reader.heard.add(t))
 	return true
 }
 
-// leave removes the client from the server and its groups, closes the
-// connection after what is queued, and runs the disconnect handler.
-func (c *Client) leave(code int, reason string) {
-	s := c.server
-	s.removeClient(c)
-	c.closeWith(code, reason)
-	<-c.connClosed
-	s.release(c.ip)
-	s.logger().Debug("wszero: client disconnected", "client", c.id, "reason", reason)
-	s.submit(func() {
-		defer s.conns.Done()
-		if h := s.handlerFor(protocol.OpDisconnect); h != nil {
-			s.invoke(c, message{h: h})
-		}
-	})
+// leave ends the link: it closes the connection after what is queued,
+// and then the client is away, if it can resume, or it leaves for good.
+func (l *link) leave(st readState) {
+	c, s := l.c, l.server
+	if !l.replaced() && (st.forGood || !c.canResume()) {
+		c.end(st.code, st.reason)
+	}
+	l.closeWith(st.code, st.reason)
+	<-l.connClosed
+	s.release(l.ip)
+	c.linkEnded(l, st.reason)
 }

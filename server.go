@@ -272,7 +272,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	for _, c := range clients {
-		c.closeWith(protocol.CloseGoingAway, "the server is shutting down")
+		c.end(protocol.CloseGoingAway, "the server is shutting down")
 	}
 	allGone := make(chan struct{})
 	go func() {
@@ -288,7 +288,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-allGone:
 	case <-ctx.Done():
 		for _, c := range clients {
-			c.closeConn()
+			c.closeLink()
 		}
 		// A handler that never returns would hold the rest forever: finish
 		// in the background, and return as the context says.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/wszero/wszero/internal/logthrottle"
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // Params is the parameters of a message: every key but "op" and the keys
@@ -45,9 +46,12 @@ type Server struct {
 	nextSeq    uint64
 	keep       keepalive
 
-	conns sync.WaitGroup // one per connected client, done after its disconnect handler
-	loop  handlerLoop
-	timer timers
+	conns sync.WaitGroup // one per client, connected or away, done after its disconnect handler
+
+	resumeBytes atomic.Int64 // in every session's log (see WithResumeBuffer)
+	away        awayList     // the clients between connections
+	loop        handlerLoop
+	timer       timers
 
 	admission   admission            // connections counted for the connection limits
 	logThrottle logthrottle.Throttle // for log lines a flood could repeat
@@ -79,11 +83,16 @@ func New(opts ...Option) *Server {
 	if s.opts.staticDir != "" {
 		s.useStatic(s.opts.staticDir)
 	}
+	// What was missed is sent again through the send queue, with room to
+	// spare for what comes after.
+	s.opts.resumeMessages = min(s.opts.resumeMessages, max(s.opts.queueMessages/2, 1))
+	s.opts.resumeBytes = min(s.opts.resumeBytes, max(s.opts.queueBytes/2, 1))
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:   0, // the reader that hijackWrapper makes: bufferedReadSize
 		WriteBufferSize:  1024,
 		WriteBufferPool:  &sync.Pool{},
 		HandshakeTimeout: s.opts.handshakeTimeout,
+		Subprotocols:     []string{protocol.SubprotocolJSON},
 		CheckOrigin:      s.checkOrigin,
 		Error:            s.upgradeError,
 	}

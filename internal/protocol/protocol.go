@@ -13,14 +13,47 @@ import (
 // The ops the protocol itself uses. A client can never send connect,
 // disconnect or an op starting with ReservedPrefix.
 const (
-	OpConnect    = "connect"    // raised by the server when a client arrives
-	OpDisconnect = "disconnect" // raised by the server when a client leaves
-	OpError      = "error"      // server → client: what went wrong, in words
-	OpReply      = "_reply"     // server → client: the answer to a call
-	OpPing       = "_ping"      // server → client when the connection is idle
-	OpPong       = "_pong"      // client → server, answering _ping
-	OpReload     = "_reload"    // server → client: a static file changed
-	OpEvalJS     = "eval_js"    // server → browser: run a script (for teaching)
+	OpConnect    = "connect"     // raised by the server when a client arrives
+	OpDisconnect = "disconnect"  // raised by the server when a client leaves for good
+	OpAway       = "client_away" // raised by the server when a client's connection drops and it may resume
+	OpBack       = "client_back" // raised by the server when an away client has resumed
+	OpError      = "error"       // server → client: what went wrong, in words
+	OpReply      = "_reply"      // server → client: the answer to a call
+	OpPing       = "_ping"       // server → client when the connection is idle
+	OpPong       = "_pong"       // client → server, answering _ping
+	OpReload     = "_reload"     // server → client: a static file changed
+	OpEvalJS     = "eval_js"     // server → browser: run a script (for teaching)
+	OpSession    = "_session"    // server → client, first on every connection of a session client: who it is, and whether it resumed
+	OpResume     = "_resume"     // client → server, first on a connection that resumes a session
+	OpAck        = "_ack"        // either way: how many numbered messages have arrived
+)
+
+// IsServerRaised reports whether op is one the server raises itself for
+// its own handlers (connect, disconnect, client_away, client_back): a
+// client can never send it.
+func IsServerRaised(op string) bool {
+	return op == OpConnect || op == OpDisconnect || op == OpAway || op == OpBack
+}
+
+// Unnumbered reports whether a message of op is left out of the count of
+// messages that resuming relies on: the session protocol's own (_session,
+// _resume, _ack) and the keepalive's (_ping, _pong). Both sides number
+// every other message of a session, from 0, in the order sent.
+func Unnumbered(op string) bool {
+	switch op {
+	case OpSession, OpResume, OpAck, OpPing, OpPong:
+		return true
+	}
+	return false
+}
+
+// The subprotocols a client offers in Sec-WebSocket-Protocol. A client
+// that offers SubprotocolJSON speaks sessions: the server answers with it,
+// and sends _session first. One that also offers SubprotocolResume sends
+// _resume as its first message, and the server waits for it.
+const (
+	SubprotocolJSON   = "wszero.json"
+	SubprotocolResume = "wszero.resume"
 )
 
 // The keys of messages. Keys starting with ReservedPrefix belong to the
@@ -33,6 +66,14 @@ const (
 	KeyFor    = "for"    // the op an error is about
 	KeyEvery  = "every"  // a _ping's interval, in milliseconds
 	KeyScript = "script" // an eval_js message's script
+
+	KeyID      = "id"      // _session, _resume: the client's ID
+	KeyKey     = "key"     // _session, _resume: the secret that resumes the session
+	KeyResumed = "resumed" // _session: true when the session was resumed
+	KeyMissed  = "missed"  // _session: how many messages follow that were sent while the client was away
+	KeyGot     = "got"     // _session, _ack from the server: how many numbered messages the server has taken
+	KeySeen    = "seen"    // _resume, _ack from the client: how many numbered messages the client has received
+	KeyWhy     = "why"     // _session: why a resume was refused
 )
 
 // ReservedPrefix starts the ops, keys and group names that belong to wszero.
@@ -45,6 +86,11 @@ const (
 	CloseGoingAway = 1001 // the server is shutting down, or the peer went silent
 	ClosePolicy    = 1008 // too slow to read, or too fast to send
 	CloseTooBig    = 1009 // a message over the size limit
+
+	// CloseReconnecting is what a client sends when it drops a connection
+	// to open another (it thinks it dead): unlike 1000 and 1001, which
+	// end the session, it leaves the session to be resumed.
+	CloseReconnecting = 4000
 )
 
 // constant is one name of the protocol, as TypeScript renders it.
@@ -54,11 +100,15 @@ var (
 	ops = []constant{
 		{"Connect", OpConnect}, {"Disconnect", OpDisconnect}, {"Error", OpError},
 		{"Reply", OpReply}, {"Ping", OpPing}, {"Pong", OpPong}, {"Reload", OpReload}, {"EvalJS", OpEvalJS},
+		{"Away", OpAway}, {"Back", OpBack}, {"Session", OpSession}, {"Resume", OpResume}, {"Ack", OpAck},
 	}
 	keys = []constant{
 		{"Op", KeyOp}, {"Ref", KeyRef}, {"Result", KeyResult}, {"Msg", KeyMsg},
 		{"For", KeyFor}, {"Every", KeyEvery}, {"Script", KeyScript},
+		{"ID", KeyID}, {"Key", KeyKey}, {"Resumed", KeyResumed}, {"Missed", KeyMissed},
+		{"Got", KeyGot}, {"Seen", KeySeen}, {"Why", KeyWhy},
 	}
+	subprotocols = []constant{{"JSON", SubprotocolJSON}, {"Resume", SubprotocolResume}}
 )
 
 // TypeScript renders the protocol's ops and keys as the TypeScript module
@@ -77,6 +127,8 @@ func TypeScript() string {
 	}
 	write("Op", "The ops the protocol itself uses.", ops)
 	write("Key", "The keys the protocol adds to messages.", keys)
+	write("Subprotocol", "The subprotocols a session client offers.", subprotocols)
+	fmt.Fprintf(&b, "// CloseReconnecting is the close code of a connection dropped to open another.\nexport const CloseReconnecting = %d;\n\n", CloseReconnecting)
 	fmt.Fprintf(&b, "// ReservedPrefix starts the ops and keys that belong to wszero.\nexport const ReservedPrefix = %q;\n", ReservedPrefix)
 	return b.String()
 }

@@ -1,0 +1,201 @@
+package wszero
+
+import (
+	"sync"
+	"time"
+
+	"github.com/wszero/wszero/internal/protocol"
+)
+
+// Away reports whether the client's connection has dropped and it may
+// still resume (see WithResumeWindow): it keeps its groups and state, and
+// what is sent to it is delivered when it is back.
+func (c *Client) Away() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.link == nil && !c.left
+}
+
+// canResume reports whether the client may resume when its connection
+// drops now.
+func (c *Client) canResume() bool {
+	closing := c.server.isClosing() // before c.mu: the server's lock comes first
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session != nil && !c.left && !closing
+}
+
+// replaced reports whether a resume has taken the link's client over.
+func (l *link) replaced() bool {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	return l.send.replaced
+}
+
+// taken counts a numbered message the link's reader has taken from the
+// client, and every ackEvery messages tells the client how many, so that
+// it can let go of what it keeps to send again.
+func (l *link) taken() {
+	c := l.c
+	if !c.sessioned {
+		return
+	}
+	got := c.got.Add(1)
+	if l.reader.unacked++; l.reader.unacked >= ackEvery {
+		l.reader.unacked = 0
+		_ = c.enqueue(outFrame{kind: frameSession, data: protocol.AppendAck(nil, protocol.KeyGot, got)})
+	}
+}
+
+// ackEvery is how many messages the server takes from a session client
+// before it tells the client how many it has.
+const ackEvery = 32
+
+// acked lets go of what the client says it has received.
+func (c *Client) acked(seen uint64) {
+	c.mu.Lock()
+	if c.session != nil {
+		c.session.ack(c.server, seen)
+	}
+	c.mu.Unlock()
+}
+
+// end makes the client leave for good: it can no longer resume, nothing
+// more is sent to it, it is taken out of the server and its groups, and
+// its connection is closed with code and reason after what is queued. Its
+// disconnect handler runs once the connection is closed, or at once when
+// it is away. end may be called more than once.
+func (c *Client) end(code int, reason string) {
+	s := c.server
+	c.mu.Lock()
+	if c.left {
+		c.mu.Unlock()
+		return
+	}
+	c.left = true
+	l := c.link
+	if ss := c.session; ss != nil {
+		if ss.away != nil {
+			ss.away.Stop()
+			ss.away = nil
+		}
+		ss.forget(s)
+	}
+	if l != nil {
+		l.closeLocked(code, reason)
+	}
+	c.mu.Unlock()
+	s.away.remove(c)
+	s.removeClient(c)
+	if l == nil {
+		s.logger().Debug("wszero: client left", "client", c.id, "reason", reason)
+		s.goodbye(c)
+	}
+}
+
+// closeLink closes the client's connection at once, if it has one.
+func (c *Client) closeLink() {
+	c.mu.Lock()
+	l := c.link
+	c.mu.Unlock()
+	if l != nil {
+		l.closeConn()
+	}
+}
+
+// linkEnded is called once the connection l is closed. When l was the
+// client's connection, the client leaves, or, when it may resume, is away.
+func (c *Client) linkEnded(l *link, reason string) {
+	s := c.server
+	c.mu.Lock()
+	if c.link != l {
+		c.mu.Unlock()
+		return // a resume took the client over
+	}
+	c.link = nil
+	left := c.left
+	if !left {
+		ss := c.session
+		ss.awayAt = time.Now()
+		ss.awayGen++
+		gen := ss.awayGen
+		ss.away = time.AfterFunc(s.opts.resumeWindow, func() { c.expire(gen) })
+	}
+	c.mu.Unlock()
+	if left {
+		s.logger().Debug("wszero: client disconnected", "client", c.id, "reason", reason)
+		s.goodbye(c)
+		return
+	}
+	s.logger().Debug("wszero: client away; it may resume", "client", c.id, "reason", reason, "window", s.opts.resumeWindow)
+	if h := s.handlerFor(protocol.OpAway); h != nil {
+		s.submit(func() { s.invoke(c, message{h: h}) })
+	}
+	s.away.add(s, c)
+}
+
+// expire ends the session of a client that did not come back within the
+// resume window; gen names the time it went away.
+func (c *Client) expire(gen uint64) {
+	c.mu.Lock()
+	current := c.link == nil && !c.left && !c.resuming && c.session != nil && c.session.awayGen == gen
+	c.mu.Unlock()
+	if current {
+		c.end(protocol.CloseGoingAway, "it did not come back within the resume window")
+	}
+}
+
+// goodbye runs the disconnect handler of a client that has left.
+func (s *Server) goodbye(c *Client) {
+	s.submit(func() {
+		defer s.conns.Done()
+		if h := s.handlerFor(protocol.OpDisconnect); h != nil {
+			s.invoke(c, message{h: h})
+		}
+	})
+}
+
+// awayList holds the clients that are away, so that there are never more
+// of them than WithMaxConnections allows connected clients: when one more
+// goes away, the one away the longest leaves.
+type awayList struct {
+	mu      sync.Mutex
+	clients map[*Client]time.Time
+}
+
+// add notes that c is away, making the longest away leave when too many are.
+func (a *awayList) add(s *Server, c *Client) {
+	a.mu.Lock()
+	if a.clients == nil {
+		a.clients = make(map[*Client]time.Time)
+	}
+	a.clients[c] = time.Now()
+	var oldest *Client
+	if len(a.clients) > s.opts.maxConns {
+		var since time.Time
+		for o, t := range a.clients {
+			if oldest == nil || t.Before(since) {
+				oldest, since = o, t
+			}
+		}
+		delete(a.clients, oldest)
+	}
+	a.mu.Unlock()
+	if oldest != nil {
+		oldest.end(protocol.CloseGoingAway, "too many clients were away at once")
+	}
+}
+
+// remove notes that c is no longer away.
+func (a *awayList) remove(c *Client) {
+	a.mu.Lock()
+	delete(a.clients, c)
+	a.mu.Unlock()
+}
+
+// len returns how many clients are away.
+func (a *awayList) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.clients)
+}
