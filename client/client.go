@@ -67,13 +67,15 @@ type Conn struct {
 
 	throttle logthrottle.Throttle // for log lines about what the server sent
 
-	mu      sync.Mutex // guards what follows
-	ws      *websocket.Conn
-	queue   []outgoing // messages sent while reconnecting
-	pending map[int64]*pendingCall
-	lastRef int64
-	closed  bool  // no more sending: Close was called, or the connection ended for good
-	err     error // why it ended
+	mu       sync.Mutex // guards what follows
+	ws       *websocket.Conn
+	queue    []outgoing // messages sent while reconnecting
+	pending  map[int64]*pendingCall
+	lastRef  int64
+	closed   bool  // no more sending: Close was called, or the connection ended for good
+	err      error // why it ended
+	sess     *session
+	lastLost *lostError // why the connection dropped, while reconnecting
 
 	inbox     chan func() // handlers to run, in arrival order
 	runDone   chan struct{}
@@ -166,8 +168,17 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	first, err := c.greet(ctx, ws)
+	if err != nil {
+		ws.Close()
+		return nil, err
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.ws = ws
+	c.startSessionLocked(first, nil)
+	if c.opts.onSession != nil {
+		c.deliver(func() { c.opts.onSession(sessionOf(first)) })
+	}
 	go c.run(ws)
 	go c.dispatch()
 	return c, nil
@@ -196,7 +207,9 @@ func endpointURL(raw string) (string, error) {
 
 // dial opens one connection.
 func (c *Conn) dial(ctx context.Context) (*websocket.Conn, error) {
-	ws, resp, err := c.dialer.DialContext(ctx, c.url, c.opts.header)
+	d := *c.dialer
+	d.Subprotocols = c.subprotocols()
+	ws, resp, err := d.DialContext(ctx, c.url, c.opts.header)
 	if err == nil {
 		return ws, nil
 	}
@@ -372,8 +385,12 @@ func encode(op string, params any) ([]byte, error) {
 }
 
 // write sends data, a message, or queues it while reconnecting. ref is the
-// call's _ref, or 0.
+// call's _ref, or 0. In a session, a message written is numbered and kept
+// until the server has taken it: should the connection drop meanwhile, it
+// is sent again after the resume, and write reports no error.
 func (c *Conn) write(data []byte, ref int64) error {
+	c.wmu.Lock() // before numbering: the numbers are in the order written
+	defer c.wmu.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -391,11 +408,15 @@ func (c *Conn) write(data []byte, ref int64) error {
 	if call := c.pending[ref]; call != nil {
 		call.sent = true
 	}
+	kept := c.sess != nil && c.sess.key != "" && c.opts.reconnect != nil
+	if c.sess != nil {
+		c.sess.keep(data, ref)
+	}
 	c.mu.Unlock()
-
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.writeLocked(ws, data)
+	if err := c.writeLocked(ws, data); err != nil && !kept {
+		return err
+	}
+	return nil
 }
 
 // writeLocked writes one text frame; c.wmu is held. A failed write closes

@@ -25,6 +25,7 @@ type options struct {
 	handlers    []*handler
 	unhandled   func(op string, p wszero.Params)
 	onReconnect func()
+	onSession   func(Session)
 	maxMessage  int64         // bytes, in one message from the server
 	pingEvery   time.Duration // the ping interval to expect until the server says its own
 }
@@ -115,11 +116,18 @@ const (
 // and Call queue their messages (up to r.Queue, then they return
 // ErrQueueFull), and the queue is sent, in order, once the connection is
 // back. A message is sent at most once: calls whose message was already
-// sent when the connection dropped fail with an error matching
-// ErrConnectionLost rather than being sent again, because the server may
-// have run them. The server sees the reconnected client as a new client,
-// so state it kept for the old one, such as its groups, is gone:
-// WithOnReconnect is the place to rebuild it.
+// sent when the connection dropped are answered after it.
+//
+// A wszero server resumes the session of a client that comes back within
+// its resume window (wszero.WithResumeWindow, 2 minutes by default): it is
+// the same client there, with its ID, groups and state; what the server
+// sent meanwhile arrives once, in order, before anything newer; and what
+// this Conn sent that the server had not taken is sent again, and handled
+// once. When the session cannot be resumed (the window passed, the server
+// restarted), the server sees a new client, calls already sent fail with
+// an error matching ErrConnectionLost, since the server may have run them,
+// and WithOnSession says why: WithOnReconnect is the place to rebuild the
+// state the old client had, such as its groups.
 //
 // Done is closed only when Close is called, or after r.Attempts failed
 // attempts in a row.
@@ -158,6 +166,17 @@ func (r *Reconnect) delay(attempt int) time.Duration {
 // say, or fetch what was missed.
 func WithOnReconnect(fn func()) Option {
 	return func(o *options) { o.onReconnect = fn }
+}
+
+// WithOnSession runs fn after every connection, the first included, with
+// what the server said about the session: the client's ID, and after a
+// reconnection whether it resumed (the same client, with what it missed
+// sent again) or not (a new client: why says why, and calls sent before
+// the drop have failed). It runs on the goroutine that runs handlers,
+// before the handlers of the connection's messages, and before
+// WithOnReconnect's function.
+func WithOnSession(fn func(Session)) Option {
+	return func(o *options) { o.onSession = fn }
 }
 
 // WithHandler registers handler for op before the connection opens, as On

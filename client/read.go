@@ -98,13 +98,18 @@ func (c *Conn) whyLost(err error, every time.Duration) *lostError {
 func (c *Conn) receive(ws *websocket.Conn, data []byte) (every time.Duration, said bool) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
+		c.sawNumbered(ws) // the server numbered it, whatever it holds
 		c.logThrottled(slog.LevelWarn, "client: the server sent a frame that is not a JSON object", "frame", binding.Shorten(string(data)))
 		return 0, false
 	}
 	var op string
 	if err := json.Unmarshal(raw[protocol.KeyOp], &op); err != nil {
+		c.sawNumbered(ws)
 		c.logThrottled(slog.LevelWarn, `client: the server sent a message without a string "op"`, "frame", binding.Shorten(string(data)))
 		return 0, false
+	}
+	if !protocol.Unnumbered(op) {
+		c.sawNumbered(ws)
 	}
 	// A wszero server writes one op, first. A frame with another later
 	// (however spelled) would choose its own handler, or answer a call.
@@ -133,6 +138,8 @@ func (c *Conn) receive(ws *websocket.Conn, data []byte) (every time.Duration, sa
 		_ = c.writeLocked(ws, pong)
 		c.wmu.Unlock()
 		return time.Duration(ms * float64(time.Millisecond)), true
+	case op == protocol.OpAck:
+		c.serverTook(raw[protocol.KeyGot])
 	case strings.HasPrefix(op, protocol.ReservedPrefix):
 		// _reload and whatever else is meant for pages, not programs.
 	default:
@@ -218,7 +225,11 @@ func (c *Conn) dropped(why *lostError) bool {
 		c.endLocked(why)
 		return false
 	}
-	c.failCallsLocked(true, why.forCall)
+	if c.sess == nil || c.sess.key == "" {
+		// Nothing can be resumed: the calls sent will never be answered.
+		c.failCallsLocked(true, why.forCall)
+	}
+	c.lastLost = why
 	c.opts.log.Info("client: connection lost; reconnecting", "url", c.url, "why", why.why)
 	return true
 }
@@ -264,16 +275,25 @@ func (c *Conn) reconnect(why *lostError) (*websocket.Conn, error) {
 		case <-t.C:
 		}
 		ws, err := c.dial(c.ctx)
+		var sess protocol.Session
+		if err == nil {
+			if sess, err = c.greet(c.ctx, ws); err != nil {
+				ws.Close()
+			}
+		}
 		if err != nil {
 			last = err
 			c.opts.log.Debug("client: reconnecting failed", "url", c.url, "attempt", attempt, "err", err)
 			continue
 		}
-		if !c.resume(ws) {
+		if !c.resume(ws, sess) {
 			ws.Close()
 			return nil, ErrClosed
 		}
-		c.opts.log.Info("client: reconnected", "url", c.url, "attempts", attempt)
+		c.opts.log.Info("client: reconnected", "url", c.url, "attempts", attempt, "resumed", sess.Resumed, "missed", sess.Missed, "why", sess.Why)
+		if c.opts.onSession != nil {
+			c.deliver(func() { c.opts.onSession(sessionOf(sess)) })
+		}
 		if c.opts.onReconnect != nil {
 			c.deliver(c.opts.onReconnect)
 		}
@@ -282,9 +302,10 @@ func (c *Conn) reconnect(why *lostError) (*websocket.Conn, error) {
 	return nil, &gaveUpError{attempts: r.Attempts, last: last}
 }
 
-// resume makes ws the connection and sends the queue, before any other
-// message can be written. It reports false when Close came first.
-func (c *Conn) resume(ws *websocket.Conn) bool {
+// resume makes ws the connection and sends, before any other message can
+// be written, what the server had not taken (when the session resumed),
+// then the queue. It reports false when Close came first.
+func (c *Conn) resume(ws *websocket.Conn, sess protocol.Session) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.Lock()
@@ -293,16 +314,29 @@ func (c *Conn) resume(ws *websocket.Conn) bool {
 		return false
 	}
 	c.ws = ws
+	again := c.startSessionLocked(sess, c.lastLost)
+	c.lastLost = nil
 	queue := c.queue
 	c.queue = nil
 	for _, m := range queue {
 		if call := c.pending[m.ref]; call != nil {
 			call.sent = true
 		}
+		if c.sess != nil {
+			c.sess.keep(m.data, m.ref)
+		}
 	}
+	kept := c.sess != nil
 	c.mu.Unlock()
+	for _, m := range again {
+		if c.writeLocked(ws, m.data) != nil {
+			return true // dropped again: the next resume sends them
+		}
+	}
 	for i, m := range queue {
-		if err := c.writeLocked(ws, m.data); err != nil {
+		if err := c.writeLocked(ws, m.data); err != nil && kept {
+			return true // numbered and kept: the next resume sends them
+		} else if err != nil {
 			// The connection dropped again. What was not written waits for
 			// the next one; the message that failed may have been sent.
 			c.mu.Lock()
