@@ -3,7 +3,10 @@
 
 // The public types are declared once, in wszero.d.ts, which is shipped as
 // the module's types; the code here is checked against them.
-import { KeyEvery, KeyFor, KeyMsg, KeyOp, KeyRef, KeyResult, KeyScript, OpEvalJS, OpError, OpPing, OpPong, OpReload, OpReply } from "./protocol";
+import {
+  CloseReconnecting, KeyEvery, KeyFor, KeyGot, KeyID, KeyKey, KeyMissed, KeyMsg, KeyOp, KeyRef, KeyResult, KeyResumed, KeyScript, KeySeen, KeyWhy,
+  OpAck, OpError, OpEvalJS, OpPing, OpPong, OpReload, OpReply, OpResume, OpSession, SubprotocolJSON, SubprotocolResume,
+} from "./protocol";
 import type { CallOptions, ConnectionState, Handler, Message, StateDetail } from "./wszero";
 export type { CallOptions, ConnectionState, Handler, Message, StateDetail };
 
@@ -26,6 +29,20 @@ const BACKOFF_CAP = 10000;
 const DEFAULT_PING_EVERY = 20000;
 /** A connection silent for this many pings' time is taken for dead. */
 const SILENCE_PINGS = 1.5;
+/** The page acknowledges what it received every this many messages… */
+const ACK_EVERY = 32;
+/** …or this many milliseconds after the first it has not acknowledged. */
+const ACK_AFTER = 1000;
+/** Close codes (RFC 6455): the page's own goodbye, and a server's that ends the session. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_GOING_AWAY = 1001;
+
+/**
+ * The ops a session does not number (protocol.Unnumbered on the server):
+ * the session protocol's own and the keepalive's. Both sides number every
+ * other message of a session from 0, in the order sent.
+ */
+const UNNUMBERED = new Set([OpSession, OpResume, OpAck, OpPing, OpPong]);
 
 /**
  * HANDLERS maps an op to the function that handles messages of that op:
@@ -58,10 +75,16 @@ interface PendingCall {
 const pending = new Map<number, PendingCall>();
 let nextRef = 1;
 
+/** A message waiting for the connection: its JSON, and its call's ref. */
+interface Queued {
+  text: string;
+  ref?: number;
+}
+
 let url: string | null = null;
 let socket: WebSocket | null = null;
 let state: ConnectionState = "closed";
-let queue: string[] = [];
+let queue: Queued[] = [];
 let droppedWarned = false;
 let attempt = 0;
 let retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -70,6 +93,31 @@ let silenceLimit = DEFAULT_PING_EVERY * SILENCE_PINGS;
 let stopped = false;
 let failureWarned = false; // since the last open, a failure to connect has been explained
 let defaultURL = "";
+
+// The session: what lets the page come back as the same client after its
+// connection drops. It lives in memory only: a reloaded page is a new client.
+/** The ID and key of the server's last _session; null when there is none to resume. */
+let session: { id: string; key: string } | null = null;
+/** The current socket speaks sessions: its messages are numbered. */
+let numbered = false;
+/** The current socket may carry the page's messages: it is open, and a session socket has had its _session. */
+let ready = false;
+/** How many numbered messages have arrived in the session. */
+let seen = 0;
+/** How many of those the server has not been told of, and the timer that will tell it. */
+let unacked = 0;
+let ackTimer: ReturnType<typeof setTimeout> | undefined;
+/** The numbered messages sent in the session that the server has not acknowledged, from number outboxFirst on. */
+let outbox: string[] = [];
+let outboxFirst = 0;
+/**
+ * The last attempt offered sessions and failed before it opened. Browsers
+ * fail the handshake of a server that answers no subprotocol (one that
+ * does not speak sessions), which the page cannot tell from a server that
+ * is down; so a page with no session to resume makes its next attempt
+ * without offering sessions, as pages did before them.
+ */
+let offerFailed = false;
 
 /** setDefaultURL records where to connect when connect() is not called. */
 export function setDefaultURL(u: string): void {
@@ -92,22 +140,24 @@ export function wsURL(address: string, base: string = location.href): string {
 export function connect(address?: string): void {
   const next = wsURL(address ?? defaultURL);
   if (next === url && socket && !stopped) return;
+  if (next !== url) {
+    // Another address replaces the old connection, and its session: the
+    // old server's session means nothing to another.
+    if (socket) dropSocket(CLOSE_NORMAL);
+    forgetSession();
+  }
   url = next;
   stopped = false;
-  if (socket) dropSocket(); // a new address replaces the old connection
   clearTimeout(retryTimer);
   open();
 }
 
-/** close closes the connection for good; connect() opens it again. */
+/** close closes the connection for good, ending the session; connect() opens it again. */
 export function close(): void {
   stopped = true;
   clearTimeout(retryTimer);
-  if (socket) {
-    const s = socket;
-    dropSocket();
-    s.close(1000, "closed by the page");
-  }
+  if (socket) dropSocket(CLOSE_NORMAL);
+  forgetSession();
   setState("closed", {});
 }
 
@@ -130,12 +180,12 @@ export function send_message(msg: Message): void {
     return;
   }
   ensureConnected();
-  if (socket && socket.readyState === WebSocket.OPEN) {
-    socket.send(text);
-    markSent(msg);
+  const q: Queued = { text, ref: typeof msg[KeyRef] === "number" ? msg[KeyRef] : undefined };
+  if (socket && ready && socket.readyState === WebSocket.OPEN) {
+    transmit(socket, q);
     return;
   }
-  queue.push(text);
+  queue.push(q);
   if (queue.length > MAX_QUEUE) {
     failDropped(queue.shift()!);
     if (!droppedWarned) {
@@ -146,10 +196,25 @@ export function send_message(msg: Message): void {
 }
 
 /**
+ * transmit writes a message to s, the current socket. In a session that
+ * can be resumed, it is numbered and kept until the server acknowledges
+ * it, to be sent again after a resume if the server never got it.
+ */
+function transmit(s: WebSocket, q: Queued): void {
+  s.send(q.text);
+  if (numbered && session) outbox.push(q.text);
+  if (q.ref !== undefined) {
+    const p = pending.get(q.ref);
+    if (p) p.sent = true;
+  }
+}
+
+/**
  * call sends {op, ...params} as a call and resolves with the handler's
  * result, or rejects with a CallError carrying the server's message.
- * Calls made while disconnected wait for the connection; a call already
- * sent when the connection drops rejects.
+ * Calls made while disconnected wait for the connection. A call already
+ * sent when the connection drops waits for the session to resume, and is
+ * answered then; it rejects when the server cannot resume the session.
  */
 export function call<T = unknown>(op: string, params?: Record<string, unknown>, options?: CallOptions): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -171,18 +236,23 @@ export function call<T = unknown>(op: string, params?: Record<string, unknown>, 
 }
 
 /** failDropped rejects the call whose message was dropped from the queue, if it was one. */
-function failDropped(text: string): void {
-  let ref: unknown;
-  try {
-    ref = JSON.parse(text)[KeyRef];
-  } catch {
-    return;
-  }
-  const p = pending.get(ref as number);
+function failDropped(q: Queued): void {
+  const p = q.ref === undefined ? undefined : pending.get(q.ref);
   if (p) {
-    pending.delete(ref as number);
+    pending.delete(q.ref!);
     clearTimeout(p.timer);
     p.reject(new CallError(`"${p.op}" was never sent: more than ${MAX_QUEUE} messages waited for the connection`, p.op));
+  }
+}
+
+/** rejectSent rejects every call written to a socket and not yet answered, with words(op). */
+function rejectSent(words: (op: string) => string): void {
+  for (const [ref, p] of pending) {
+    if (p.sent) {
+      pending.delete(ref);
+      clearTimeout(p.timer);
+      p.reject(new CallError(words(p.op), p.op));
+    }
   }
 }
 
@@ -232,63 +302,133 @@ function setState(next: ConnectionState, detail: StateDetail): void {
   }
 }
 
-function markSent(msg: Message): void {
-  if (typeof msg[KeyRef] === "number") {
-    const p = pending.get(msg[KeyRef]);
-    if (p) p.sent = true;
-  }
+/**
+ * newSession starts counting a session afresh: next (or null, when the
+ * server cannot resume it) is its ID and key.
+ */
+function newSession(next: { id: string; key: string } | null): void {
+  session = next;
+  seen = unacked = outboxFirst = 0;
+  outbox = [];
+  clearTimeout(ackTimer);
+  ackTimer = undefined;
+}
+
+/**
+ * forgetSession ends the session on the page's side: the calls sent in it
+ * can no longer be answered, and reject.
+ */
+function forgetSession(): void {
+  newSession(null);
+  rejectSent(closedBeforeAnswer);
+}
+
+/** closedBeforeAnswer is what a call sent on a connection that closed, with no session to resume, rejects with. */
+function closedBeforeAnswer(op: string): string {
+  return `the connection closed before the server answered "${op}"`;
+}
+
+/** acknowledged lets go of the messages the server says it has: those numbered below got. */
+function acknowledged(got: unknown): void {
+  if (typeof got !== "number" || !(got > outboxFirst)) return;
+  const n = Math.min(got - outboxFirst, outbox.length);
+  outbox.splice(0, n);
+  outboxFirst += n;
+}
+
+/** received counts a numbered message, and tells the server every ACK_EVERY, or ACK_AFTER ms after the first. */
+function received(): void {
+  seen++;
+  if (!session) return; // a session the server cannot resume keeps nothing to let go of
+  unacked++;
+  if (unacked >= ACK_EVERY) sendAck();
+  else if (ackTimer === undefined) ackTimer = setTimeout(sendAck, ACK_AFTER);
+}
+
+/** sendAck tells the server how many numbered messages have arrived, when it can hear it. */
+function sendAck(): void {
+  clearTimeout(ackTimer);
+  ackTimer = undefined;
+  if (!socket || !ready || !session || socket.readyState !== WebSocket.OPEN) return; // again once resumed
+  unacked = 0;
+  socket.send(JSON.stringify({ [KeyOp]: OpAck, [KeySeen]: seen }));
 }
 
 function open(): void {
   setState(attempt === 0 ? "connecting" : "reconnecting", {});
+  // A session to resume is offered in the handshake, and named in the
+  // first message; a new one only says that the page speaks sessions.
+  const resume = session;
+  const offer = resume !== null || !offerFailed;
+  offerFailed = false;
   let s: WebSocket;
   try {
-    s = new WebSocket(url!);
+    s = new WebSocket(url!, resume ? [SubprotocolJSON, SubprotocolResume] : offer ? [SubprotocolJSON] : []);
   } catch (err) {
     console.error(`wszero: cannot connect to ${url}:`, err);
     scheduleReconnect({});
     return;
   }
   socket = s;
+  ready = numbered = false;
   let opened = false;
   s.onopen = () => {
     opened = true;
-    attempt = 0;
     droppedWarned = false;
     failureWarned = false;
-    setState("open", {});
     // Each server says how often it pings; until this one has, expect the default.
     silenceLimit = DEFAULT_PING_EVERY * SILENCE_PINGS;
     heardFromServer(s);
-    const waiting = queue;
-    queue = [];
-    for (const text of waiting) {
-      s.send(text);
-      try {
-        markSent(JSON.parse(text));
-      } catch {
-        // it was ours; it parses
-      }
+    if (s.protocol !== SubprotocolJSON) {
+      // A server that does not speak sessions: nothing sent before is resumed.
+      if (session) forgetSession();
+      begin(s, { resumed: false });
+      return;
     }
+    numbered = true;
+    if (resume) s.send(JSON.stringify({ [KeyOp]: OpResume, [KeyID]: resume.id, [KeyKey]: resume.key, [KeySeen]: seen }));
+    // Nothing more until the server's _session says who the page is.
   };
   s.onmessage = (event) => {
     heardFromServer(s);
-    let msg: Message;
+    const text = event.data;
+    let msg: Message | undefined;
+    let parsed = true;
     try {
-      msg = JSON.parse(event.data);
+      msg = JSON.parse(text);
     } catch {
-      console.error("wszero: the server sent something that is not JSON:", event.data);
+      parsed = false;
+    }
+    const valid = parsed && opIsTheFirst(text, msg!);
+    // The server numbered every frame but its session's and keepalive's
+    // own: one the page cannot read or drops is counted all the same.
+    if (numbered && !(valid && UNNUMBERED.has(msg!.op))) received();
+    if (!parsed) {
+      console.error("wszero: the server sent something that is not JSON:", text);
       return;
     }
-    if (!opIsTheFirst(event.data, msg)) {
-      console.error("wszero: a frame whose op is not the one it begins with was dropped (a wszero server sends one op, first):", event.data);
+    if (!valid) {
+      console.error("wszero: a frame whose op is not the one it begins with was dropped (a wszero server sends one op, first):", text);
       return;
     }
-    dispatch(msg);
+    if (msg!.op === OpSession) {
+      if (numbered && !ready) sessionBegins(s, msg!);
+      return;
+    }
+    if (msg!.op === OpAck) {
+      acknowledged(msg![KeyGot]);
+      return;
+    }
+    dispatch(msg!);
   };
   s.onclose = (event) => {
     if (socket !== s) return;
+    // A server that closes with 1000 (Client.Close) or 1001 (shutting
+    // down) has ended the session: there is none to resume.
+    const ended = event.code === CLOSE_NORMAL || event.code === CLOSE_GOING_AWAY;
+    offerFailed = offer && !opened;
     dropSocket();
+    if (ended && session) forgetSession();
     if (event.reason) {
       console.warn(`wszero: the server closed the connection: ${event.reason} (code ${event.code})`);
     } else if (!opened && !failureWarned) {
@@ -299,22 +439,65 @@ function open(): void {
   };
 }
 
-/** dropSocket detaches the current socket and fails the calls sent on it. */
-function dropSocket(): void {
+/**
+ * sessionBegins reads the server's _session, the first message on a
+ * session socket: the page's session resumed, or a new one.
+ */
+function sessionBegins(s: WebSocket, msg: Message): void {
+  const id = msg[KeyID], key = msg[KeyKey], why = msg[KeyWhy];
+  if (typeof id !== "string" || typeof key !== "string") {
+    console.error("wszero: the server's first message does not say which session this is:", msg);
+  }
+  const next = typeof id === "string" && typeof key === "string" && key !== "" ? { id, key } : null;
+  if (msg[KeyResumed] === true && session) {
+    // The same client as before: what the server did not get goes again,
+    // with the numbers it had, before what waited for the connection.
+    session = next;
+    acknowledged(msg[KeyGot]);
+    const missed = typeof msg[KeyMissed] === "number" ? msg[KeyMissed] : 0;
+    for (const text of outbox) s.send(text);
+    if (!session) outbox = [];
+    begin(s, { resumed: true, missed });
+    if (unacked > 0 && ackTimer === undefined) ackTimer = setTimeout(sendAck, ACK_AFTER);
+    return;
+  }
+  // A new session: the calls sent in the old one will never be answered.
+  newSession(next);
+  rejectSent((op) =>
+    `the connection was lost before the server answered "${op}", and the server could not resume the session` +
+    (typeof why === "string" && why ? `: ${why}` : ""));
+  begin(s, typeof why === "string" && why ? { resumed: false, why } : { resumed: false });
+}
+
+/** begin opens s to the page's messages: the queue goes first, then the state is "open". */
+function begin(s: WebSocket, detail: StateDetail): void {
+  ready = true;
+  attempt = 0;
+  const waiting = queue;
+  queue = [];
+  for (const q of waiting) transmit(s, q);
+  setState("open", detail);
+}
+
+/**
+ * dropSocket detaches the current socket, closing it with code when it is
+ * still open (CloseReconnecting by default: the session stays, to be
+ * resumed). Without a session to resume, the calls sent on it fail.
+ */
+function dropSocket(code: number = CloseReconnecting): void {
   const s = socket;
   socket = null;
+  ready = numbered = false;
   clearTimeout(silenceTimer);
+  clearTimeout(ackTimer);
+  ackTimer = undefined;
   if (s) {
     s.onopen = s.onmessage = s.onclose = null;
-    if (s.readyState === WebSocket.CONNECTING || s.readyState === WebSocket.OPEN) s.close();
-  }
-  for (const [ref, p] of pending) {
-    if (p.sent) {
-      pending.delete(ref);
-      clearTimeout(p.timer);
-      p.reject(new CallError(`the connection closed before the server answered "${p.op}"`, p.op));
+    if (s.readyState === WebSocket.CONNECTING || s.readyState === WebSocket.OPEN) {
+      s.close(code, code === CLOSE_NORMAL ? "closed by the page" : "reconnecting");
     }
   }
+  if (!session) rejectSent(closedBeforeAnswer);
 }
 
 function scheduleReconnect(detail: StateDetail): void {
@@ -354,7 +537,7 @@ function heardFromServer(s: WebSocket): void {
   silenceTimer = setTimeout(() => {
     if (socket !== s) return;
     console.warn(`wszero: no word from the server for ${Math.round(silenceLimit / 100) / 10} s; reconnecting`);
-    dropSocket();
+    dropSocket(CloseReconnecting);
     scheduleReconnect({});
   }, silenceLimit);
 }

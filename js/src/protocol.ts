@@ -10,6 +10,11 @@ export const OpPing = "_ping";
 export const OpPong = "_pong";
 export const OpReload = "_reload";
 export const OpEvalJS = "eval_js";
+export const OpAway = "client_away";
+export const OpBack = "client_back";
+export const OpSession = "_session";
+export const OpResume = "_resume";
+export const OpAck = "_ack";
 
 // The keys the protocol adds to messages.
 export const KeyOp = "op";
@@ -19,6 +24,20 @@ export const KeyMsg = "msg";
 export const KeyFor = "for";
 export const KeyEvery = "every";
 export const KeyScript = "script";
+export const KeyID = "id";
+export const KeyKey = "key";
+export const KeyResumed = "resumed";
+export const KeyMissed = "missed";
+export const KeyGot = "got";
+export const KeySeen = "seen";
+export const KeyWhy = "why";
+
+// The subprotocols a session client offers.
+export const SubprotocolJSON = "wszero.json";
+export const SubprotocolResume = "wszero.resume";
+
+// CloseReconnecting is the close code of a connection dropped to open another.
+export const CloseReconnecting = 4000;
 
 // ReservedPrefix starts the ops and keys that belong to wszero.
 export const ReservedPrefix = "_";
