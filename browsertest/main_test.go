@@ -51,6 +51,11 @@ func TestBrowser(t *testing.T) {
 		{"PageServerWithoutTheEndpoint", testPageServerWithoutTheEndpoint},
 		{"ForgedFrames", testForgedFrames},
 		{"JSXBundledOnRequest", testJSXBundledOnRequest},
+		{"ResumeAfterABlip", testResumeAfterABlip},
+		{"ResumeWindowPassed", testResumeWindowPassed},
+		{"ResumeAfterServerRestart", testResumeAfterServerRestart},
+		{"ResumeProtocol", testResumeProtocol},
+		{"ResumeAfterRateLimitedMessages", testResumeAfterRateLimitedMessages},
 	} {
 		t.Run(test.name, func(t *testing.T) { test.run(t, browser) })
 	}
