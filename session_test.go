@@ -1,0 +1,402 @@
+package wszero
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wszero/wszero/internal/protocol"
+)
+
+// The session protocol, spoken by hand over gorilla connections: what the
+// server sends first, what resuming takes, what a refusal looks like, and
+// the limits on what is kept. The browser and Go clients' tests (in
+// browsertest and client) check the whole through a proxy that cuts the
+// network.
+
+// sessionPeer is a raw client that speaks sessions: it counts the
+// numbered messages it receives, as a client does.
+type sessionPeer struct {
+	*peer
+	id, key string
+	seen    uint64
+}
+
+// dialSession opens a session connection; with resume set, it resumes
+// from (and returns the server's _session as first).
+func dialSession(t testing.TB, ts *httptest.Server, resume *sessionPeer) (*sessionPeer, map[string]any) {
+	t.Helper()
+	d := *websocket.DefaultDialer
+	d.Subprotocols = []string{protocol.SubprotocolJSON}
+	if resume != nil {
+		d.Subprotocols = append(d.Subprotocols, protocol.SubprotocolResume)
+	}
+	p := dialURL(t, &d, wsURL(ts, "/ws"), nil)
+	require.Equal(t, protocol.SubprotocolJSON, p.conn.Subprotocol(), "the server answers with the subprotocol")
+	sp := &sessionPeer{peer: p}
+	if resume != nil {
+		p.send(map[string]any{"op": protocol.OpResume, "id": resume.id, "key": resume.key, "seen": resume.seen})
+		sp.seen = resume.seen
+	}
+	first := p.read()
+	require.Equal(t, protocol.OpSession, first["op"], "_session comes first: %v", first)
+	sp.id, _ = first["id"].(string)
+	sp.key, _ = first["key"].(string)
+	if first["resumed"] != true {
+		sp.seen = 0
+	}
+	return sp, first
+}
+
+// next reads the next numbered message, counting it.
+func (p *sessionPeer) next() map[string]any {
+	p.t.Helper()
+	for {
+		m := p.read()
+		if !protocol.Unnumbered(m["op"].(string)) {
+			p.seen++
+			return m
+		}
+	}
+}
+
+// drop breaks the connection without a close frame, as a network does.
+func (p *sessionPeer) drop() { p.conn.UnderlyingConn().Close() }
+
+func TestSessionFirstMessage(t *testing.T) {
+	s, ts := newTestServer(t)
+	connects := trackConnects(s)
+	p, first := dialSession(t, ts, nil)
+	c := receive(t, connects, "connect")
+	require.Equal(t, c.ID(), first["id"])
+	require.Equal(t, false, first["resumed"])
+	require.Len(t, p.key, 22, "128 bits, base64url")
+	require.NotContains(t, p.key, c.ID())
+	_, again := dialSession(t, ts, nil)
+	require.NotEqual(t, p.key, again["key"], "every session has its own key")
+
+	// A plain WebSocket client hears nothing of sessions.
+	plain := dial(t, ts)
+	require.Equal(t, "", plain.conn.Subprotocol())
+	s.On("hi", func(c *Client) string { return "hello" })
+	require.Equal(t, "hello", plain.call(1, map[string]any{"op": "hi"})["result"])
+}
+
+func TestResumeKeepsTheClientAndWhatItMissed(t *testing.T) {
+	s, ts := newTestServer(t)
+	connects, disconnects := trackConnects(s), trackDisconnects(s)
+	away, back := make(chan *Client, 4), make(chan *Client, 4)
+	s.On(protocol.OpAway, func(c *Client) { away <- c })
+	s.On(protocol.OpBack, func(c *Client) { back <- c })
+	got := make(chan float64, 100)
+	s.On("note", func(c *Client, p struct{ N float64 }) { got <- p.N })
+	p, _ := dialSession(t, ts, nil)
+	c := receive(t, connects, "connect")
+	require.NoError(t, c.AddToGroup("red"))
+	c.Set("name", "Ada")
+	require.NoError(t, s.BroadcastTo("red", "tick", Params{"n": 1}))
+	require.Equal(t, float64(1), p.next()["n"])
+	p.send(`{"op":"note","n":1}`)
+	require.Equal(t, float64(1), receive(t, got, "note 1"))
+
+	p.drop()
+	require.Same(t, c, receive(t, away, "client_away"))
+	require.True(t, c.Away())
+	require.NoError(t, s.BroadcastTo("red", "tick", Params{"n": 2}))
+	require.NoError(t, c.Send("direct", Params{"n": 3}))
+	require.NoError(t, c.EvalJS("4"))
+
+	q, first := dialSession(t, ts, p)
+	require.Equal(t, true, first["resumed"], "%v", first)
+	require.Equal(t, c.ID(), first["id"])
+	require.Equal(t, float64(3), first["missed"])
+	require.Equal(t, float64(1), first["got"], "the server says how many of the client's messages it took")
+	require.NotEqual(t, p.key, q.key, "a key works once")
+	require.Equal(t, float64(2), q.next()["n"])
+	require.Equal(t, float64(3), q.next()["n"])
+	require.Equal(t, "4", q.next()["script"])
+	require.Same(t, c, receive(t, back, "client_back"))
+	require.False(t, c.Away())
+	require.Equal(t, []string{"red"}, c.Groups())
+	require.Equal(t, "Ada", c.Get("name"))
+	require.Equal(t, 4, int(q.seen))
+
+	// The old key resumes nothing now, and the same words answer a wrong
+	// key and an unknown ID: nothing is learnt about which sessions exist.
+	stale := &sessionPeer{id: c.ID(), key: p.key, seen: 4}
+	_, refused := dialSession(t, ts, stale)
+	require.Equal(t, false, refused["resumed"])
+	unknown := &sessionPeer{id: "nobody", key: p.key}
+	_, refused2 := dialSession(t, ts, unknown)
+	require.Equal(t, refused["why"], refused2["why"])
+	require.NotEqual(t, c.ID(), refused["id"])
+	receive(t, connects, "connect for the refused")
+	receive(t, connects, "connect for the unknown")
+	select {
+	case d := <-disconnects:
+		t.Fatalf("disconnect ran for %s", d.ID())
+	default:
+	}
+	require.False(t, c.Away(), "a refused attempt leaves the session alone")
+}
+
+func TestSessionEndsWhenTheClientLeavesOnPurpose(t *testing.T) {
+	for _, code := range []int{websocket.CloseNormalClosure, websocket.CloseGoingAway} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			s, ts := newTestServer(t)
+			connects, disconnects := trackConnects(s), trackDisconnects(s)
+			p, _ := dialSession(t, ts, nil)
+			c := receive(t, connects, "connect")
+			require.NoError(t, p.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(code, "bye")))
+			require.Same(t, c, receive(t, disconnects, "disconnect"))
+			_, first := dialSession(t, ts, p)
+			require.Equal(t, false, first["resumed"])
+		})
+	}
+	t.Run("the server closes it", func(t *testing.T) {
+		s, ts := newTestServer(t)
+		connects, disconnects := trackConnects(s), trackDisconnects(s)
+		p, _ := dialSession(t, ts, nil)
+		c := receive(t, connects, "connect")
+		c.Close()
+		require.Same(t, c, receive(t, disconnects, "disconnect"))
+		_, first := dialSession(t, ts, p)
+		require.Equal(t, false, first["resumed"])
+	})
+	t.Run("Close while away", func(t *testing.T) {
+		s, ts := newTestServer(t)
+		connects, disconnects := trackConnects(s), trackDisconnects(s)
+		away := make(chan *Client, 1)
+		s.On(protocol.OpAway, func(c *Client) { away <- c })
+		p, _ := dialSession(t, ts, nil)
+		c := receive(t, connects, "connect")
+		p.drop()
+		receive(t, away, "client_away")
+		c.Close()
+		require.Same(t, c, receive(t, disconnects, "disconnect"))
+		require.ErrorIs(t, c.Send("x", nil), ErrClosed)
+		require.Empty(t, s.Clients())
+	})
+	t.Run("a message too big", func(t *testing.T) {
+		s, ts := newTestServer(t, WithMaxMessageSize(100))
+		connects, disconnects := trackConnects(s), trackDisconnects(s)
+		p, _ := dialSession(t, ts, nil)
+		c := receive(t, connects, "connect")
+		p.send(fmt.Sprintf(`{"op":"x","t":%q}`, make([]byte, 200)))
+		require.Equal(t, protocol.CloseTooBig, p.closeErr().Code)
+		require.Same(t, c, receive(t, disconnects, "disconnect"), "breaking a limit ends the session: sending it again would break it again")
+	})
+}
+
+func TestResumeWindowEnds(t *testing.T) {
+	s, ts := newTestServer(t, WithResumeWindow(50*time.Millisecond))
+	connects, disconnects := trackConnects(s), trackDisconnects(s)
+	p, _ := dialSession(t, ts, nil)
+	c := receive(t, connects, "connect")
+	require.NoError(t, c.AddToGroup("red"))
+	p.drop()
+	require.Same(t, c, receive(t, disconnects, "disconnect when the window passes"))
+	require.Empty(t, s.Clients())
+	require.Empty(t, s.Members("red"))
+	_, first := dialSession(t, ts, p)
+	require.Equal(t, false, first["resumed"])
+	require.Contains(t, first["why"], "ended")
+}
+
+func TestResumeOff(t *testing.T) {
+	s, ts := newTestServer(t, WithResumeWindow(0))
+	connects, disconnects := trackConnects(s), trackDisconnects(s)
+	p, first := dialSession(t, ts, nil)
+	require.Equal(t, "", first["key"], "no key: nothing to resume")
+	c := receive(t, connects, "connect")
+	p.drop()
+	require.Same(t, c, receive(t, disconnects, "disconnect at once"))
+	p.key = "anything"
+	_, again := dialSession(t, ts, p)
+	require.Equal(t, false, again["resumed"])
+	require.Contains(t, again["why"], "WithResumeWindow(0)")
+}
+
+func TestResumeBufferLimits(t *testing.T) {
+	t.Run("per client", func(t *testing.T) {
+		s, ts := newTestServer(t, WithResumeBuffer(5, 1<<20, 1<<30))
+		connects, disconnects := trackConnects(s), trackDisconnects(s)
+		away := make(chan *Client, 1)
+		s.On(protocol.OpAway, func(c *Client) { away <- c })
+		p, _ := dialSession(t, ts, nil)
+		c := receive(t, connects, "connect")
+		p.drop()
+		receive(t, away, "client_away")
+		for i := range 6 {
+			require.NoError(t, c.Send("n", Params{"n": i}), "kept, as far as the sender knows")
+		}
+		_, first := dialSession(t, ts, p)
+		require.Equal(t, false, first["resumed"], "never half-resumed")
+		require.Contains(t, first["why"], "more was sent")
+		require.Same(t, c, receive(t, disconnects, "disconnect"), "the session that cannot resume ends")
+	})
+	t.Run("within the limits", func(t *testing.T) {
+		s, ts := newTestServer(t, WithResumeBuffer(5, 1<<20, 1<<30))
+		connects := trackConnects(s)
+		away := make(chan *Client, 1)
+		s.On(protocol.OpAway, func(c *Client) { away <- c })
+		p, _ := dialSession(t, ts, nil)
+		c := receive(t, connects, "connect")
+		p.drop()
+		receive(t, away, "client_away")
+		for i := range 5 {
+			require.NoError(t, c.Send("n", Params{"n": i}))
+		}
+		q, first := dialSession(t, ts, p)
+		require.Equal(t, true, first["resumed"])
+		for i := range 5 {
+			require.Equal(t, float64(i), q.next()["n"])
+		}
+	})
+	t.Run("for the server", func(t *testing.T) {
+		s, ts := newTestServer(t, WithResumeBuffer(100, 1<<20, 1000))
+		connects := trackConnects(s)
+		away := make(chan *Client, 1)
+		s.On(protocol.OpAway, func(c *Client) { away <- c })
+		p, _ := dialSession(t, ts, nil)
+		c := receive(t, connects, "connect")
+		p.drop()
+		receive(t, away, "client_away")
+		for range 10 {
+			require.NoError(t, c.Send("n", Params{"t": string(make([]byte, 200))}))
+		}
+		require.LessOrEqual(t, s.resumeBytes.Load(), int64(1000))
+		_, first := dialSession(t, ts, p)
+		require.Equal(t, false, first["resumed"])
+		require.Zero(t, s.resumeBytes.Load(), "the ended session let go of what it kept")
+	})
+}
+
+// TestAcknowledgedMessagesAreLetGo: what the client says it has received
+// is no longer kept, and the server says how many of the client's
+// messages it has taken every few of them.
+func TestAcknowledgedMessagesAreLetGo(t *testing.T) {
+	s, ts := newTestServer(t)
+	connects := trackConnects(s)
+	s.On("note", func(c *Client) {})
+	p, _ := dialSession(t, ts, nil)
+	c := receive(t, connects, "connect")
+	for i := range 10 {
+		require.NoError(t, c.Send("n", Params{"n": i}))
+	}
+	for range 10 {
+		p.next()
+	}
+	require.Positive(t, s.resumeBytes.Load())
+	p.send(string(protocol.AppendAck(nil, protocol.KeySeen, 10)))
+	for range ackEvery {
+		p.send(`{"op":"note"}`)
+	}
+	ack := p.expect(protocol.OpAck)
+	require.Equal(t, float64(ackEvery), ack["got"])
+	require.Zero(t, s.resumeBytes.Load(), "acknowledged, let go")
+	require.Zero(t, keptFor(c))
+
+	// An _ack for more than was sent changes nothing; one without a count
+	// is answered with an error.
+	require.NoError(t, c.Send("n", Params{"n": 10}))
+	p.next()
+	p.send(string(protocol.AppendAck(nil, protocol.KeySeen, 1000)))
+	p.send(`{"op":"_ack","seen":"ten"}`)
+	require.Contains(t, p.expect("error")["msg"], `"_ack" says how many`)
+	require.Equal(t, 2, keptFor(c), "an _ack beyond what was sent lets nothing go: the message and the error are kept")
+}
+
+// keptFor returns how many messages c's session keeps for a resume.
+func keptFor(c *Client) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.session.log) - c.session.head
+}
+
+// TestResumeHandshakeRefusals: a connection that offers to resume and then
+// says something else, or nothing useful, gets a new session and the
+// words; the server does not wait for ever for a silent one.
+func TestResumeHandshakeRefusals(t *testing.T) {
+	s, ts := newTestServer(t, WithHandshakeTimeout(200*time.Millisecond))
+	connects := trackConnects(s)
+	for _, first := range []string{
+		`{"op":"hello"}`,
+		`not json`,
+		`{"op":"_resume","id":"x"}`,
+		`{"op":"_resume","id":"x","key":"y","seen":-1}`,
+		`{"op":"_resume","id":"x","key":"y","seen":1.5}`,
+		`{"op":"_resume","id":"x","key":"y","seen":"1"}`,
+	} {
+		d := *websocket.DefaultDialer
+		d.Subprotocols = []string{protocol.SubprotocolJSON, protocol.SubprotocolResume}
+		p := dialURL(t, &d, wsURL(ts, "/ws"), nil)
+		p.send(first)
+		m := p.read()
+		require.Equal(t, protocol.OpSession, m["op"], first)
+		require.Equal(t, false, m["resumed"], first)
+		require.NotEmpty(t, m["why"], first)
+		receive(t, connects, "connect")
+	}
+	before := len(s.Clients())
+	// Silent: the connection closes after the handshake timeout.
+	d := *websocket.DefaultDialer
+	d.Subprotocols = []string{protocol.SubprotocolJSON, protocol.SubprotocolResume}
+	p := dialURL(t, &d, wsURL(ts, "/ws"), nil)
+	require.NoError(t, p.conn.SetReadDeadline(time.Now().Add(testTimeout)))
+	_, _, err := p.conn.ReadMessage()
+	require.Error(t, err)
+	require.Len(t, s.Clients(), before, "a silent connection never became a client")
+}
+
+// TestTooManyAway: no more clients are away at once than may be
+// connected; the one away the longest leaves.
+func TestTooManyAway(t *testing.T) {
+	s, ts := newTestServer(t, WithMaxConnections(2))
+	connects, disconnects := trackConnects(s), trackDisconnects(s)
+	away := make(chan *Client, 4)
+	s.On(protocol.OpAway, func(c *Client) { away <- c })
+	var clients []*Client
+	for range 3 {
+		p, _ := dialSession(t, ts, nil)
+		clients = append(clients, receive(t, connects, "connect"))
+		p.drop()
+		receive(t, away, "client_away")
+	}
+	require.Same(t, clients[0], receive(t, disconnects, "the longest away leaves"))
+	require.Len(t, s.Clients(), 2)
+}
+
+// TestShutdownEndsAwaySessions: Shutdown runs the disconnect handler of
+// every away client, and does not wait for their windows.
+func TestShutdownEndsAwaySessions(t *testing.T) {
+	s := New(quiet())
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	connects, disconnects := trackConnects(s), trackDisconnects(s)
+	away := make(chan *Client, 1)
+	s.On(protocol.OpAway, func(c *Client) { away <- c })
+	p, _ := dialSession(t, ts, nil)
+	c := receive(t, connects, "connect")
+	p.drop()
+	receive(t, away, "client_away")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	require.NoError(t, s.Shutdown(ctx))
+	require.Same(t, c, receive(t, disconnects, "disconnect"))
+}
+
+func TestParseResume(t *testing.T) {
+	r, err := protocol.ParseResume([]byte(`{"op":"_resume","id":"a.b","key":"k","seen":12}`))
+	require.NoError(t, err)
+	require.Equal(t, protocol.Resume{ID: "a.b", Key: "k", Seen: 12}, r)
+	big, _ := json.Marshal(map[string]any{"op": "_resume", "id": "a", "key": string(make([]byte, 2000)), "seen": 0})
+	_, err = protocol.ParseResume(big)
+	require.ErrorContains(t, err, "bytes")
+}
