@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 )
 
@@ -61,6 +62,25 @@ type Node interface {
 	Deliver(to Target, frame []byte)
 	// Members returns how many members group has on this node.
 	Members(group string) int
+	// AcceptTunnel is called when another node opens a tunnel to this one
+	// (see Tunneler) with hello, the tunnel's first words. It returns
+	// serve, which the broker calls on a goroutine of its own with the
+	// tunnel's end, and which owns it; or, when the node refuses, why.
+	AcceptTunnel(hello []byte) (serve func(net.Conn), refused string)
+}
+
+// Tunneler is a Broker that carries byte streams between nodes: a client
+// whose connection dropped and that reconnects to another node (behind a
+// load balancer without sticky sessions) resumes through one, to the node
+// that holds its session. natsbroker's Broker is one. Without it, such a
+// client starts a new session.
+type Tunneler interface {
+	// Tunnel opens a byte stream to node, which receives hello first,
+	// through its Node.AcceptTunnel. It fails when the node refuses (the
+	// error says why), when no such node runs, or when ctx ends first.
+	// Closing the stream's either end closes the other, and reads there
+	// return io.EOF.
+	Tunnel(ctx context.Context, node string, hello []byte) (net.Conn, error)
 }
 
 // NodeOf returns the ID of the node that a client ID names (the part
@@ -136,6 +156,10 @@ func (n brokerNode) Members(group string) int {
 	n.s.mu.RLock()
 	defer n.s.mu.RUnlock()
 	return len(n.s.groups[group])
+}
+
+func (n brokerNode) AcceptTunnel(hello []byte) (func(net.Conn), string) {
+	return n.s.acceptTunnel(hello)
 }
 
 func (n brokerNode) Deliver(to Target, frame []byte) {

@@ -29,6 +29,12 @@ func (s *Server) resumeOrStart(l *link, remote string, identity any) {
 		go l.readLoop()
 		return
 	}
+	if node := NodeOf(req.ID); err == nil && s.clustered && node != "" && node != s.node {
+		var relayed bool
+		if relayed, why = s.relay(l, req, remote); relayed {
+			return
+		}
+	}
 	if err != nil {
 		why = err.Error()
 	}

@@ -264,6 +264,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { httpDone <- shutdownHTTP(ctx, srvs) }()
 	s.timer.stopAll()
 	s.stopPinging()
+	s.relays.closeAll() // their clients resume elsewhere, or start anew
 	// Handle every message the readers took before now, so that their
 	// replies, and whatever their handlers send, go out before the goodbye.
 	handled := s.taken.close()

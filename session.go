@@ -32,7 +32,7 @@ type session struct {
 
 	away    *time.Timer // ends the session when the resume window passes; nil while connected
 	awayGen uint64      // counts the times it went away, so that a late timer of an earlier time does nothing
-	awayAt time.Time   // when the connection dropped
+	awayAt  time.Time   // when the connection dropped
 }
 
 // newSessionKey returns 128 random bits, as 22 URL-safe characters.

@@ -50,6 +50,7 @@ type Server struct {
 
 	resumeBytes atomic.Int64 // in every session's log (see WithResumeBuffer)
 	away        awayList     // the clients between connections
+	relays      relayList    // connections relayed to the nodes that hold their sessions
 	loop        handlerLoop
 	timer       timers
 

@@ -19,7 +19,7 @@ import (
 type app struct {
 	s        *wszero.Server
 	mu       sync.Mutex
-	notes    []int // the n of every note handled, in order
+	notes    []int       // the n of every note handled, in order
 	connects chan string // IDs whose connect ran
 	gone     chan string // IDs whose disconnect ran
 	away     chan string // IDs whose client_away ran
@@ -163,7 +163,7 @@ func TestResumeAfterABlip(t *testing.T) {
 		answered <- c.Call(ctx(t), "slow", nil, &r)
 	}()
 	proxy.Down()
-	close(gate) // the call's answer is sent once the connection is down
+	close(gate)    // the call's answer is sent once the connection is down
 	for range 20 { // while it is down: some written to a dead socket, some queued
 		send()
 		note()
