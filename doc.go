@@ -86,9 +86,21 @@
 //	server → client  {"op": "_reload"}                         a static file changed (under RunServer)
 //
 // Keys beginning with "_" belong to the protocol and never reach handlers;
-// a client may not send "connect", "disconnect" or an op starting with
-// "_". The README has the whole table, the close codes and the HTTP
-// refusals.
+// a client may not send "connect", "disconnect", "client_away",
+// "client_back" or an op starting with "_". The README has the whole
+// table, the close codes and the HTTP refusals.
+//
+// # Sessions
+//
+// A client whose connection drops and that comes back within the resume
+// window (WithResumeWindow, 2 minutes) is the same Client: the browser
+// and Go clients offer the subprotocol "wszero.json", the server's first
+// frame ({"op": "_session", …}) gives them an ID and a key, and a
+// reconnection that sends {"op": "_resume", …} with them takes the
+// session back, with what was missed either way delivered once and in
+// order. The "client_away" and "client_back" handlers see it go and come
+// back; "disconnect" runs only when it has left for good. See Client.Away,
+// WithResumeWindow and WithResumeBuffer, and the README's protocol table.
 //
 // # Security
 //
