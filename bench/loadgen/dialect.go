@@ -23,6 +23,11 @@ const (
 	// 42["X",{"op":"X",...}] in the main namespace, and the server's
 	// Engine.IO pings ("2") are answered on the loop ("3").
 	SocketIO
+	// Session is wszero's protocol with sessions, as its browser and Go
+	// clients speak it: the subprotocol wszero.json, the server's _session
+	// frame first, and an _ack of the messages received every 32 of them,
+	// so that the server lets go of what it keeps for a resume.
+	Session
 )
 
 // String returns the dialect's name, as ParseDialect takes it.
@@ -32,18 +37,68 @@ func (d Dialect) String() string {
 		return "plain"
 	case SocketIO:
 		return "socketio"
+	case Session:
+		return "session"
 	}
 	return fmt.Sprintf("Dialect(%d)", uint8(d))
 }
 
-// ParseDialect returns the dialect named "plain" or "socketio".
+// ParseDialect returns the dialect named "plain", "socketio" or "session".
 func ParseDialect(name string) (Dialect, error) {
-	for _, d := range []Dialect{Plain, SocketIO} {
+	for _, d := range []Dialect{Plain, SocketIO, Session} {
 		if d.String() == name {
 			return d, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown dialect %q (plain or socketio)", name)
+	return 0, fmt.Errorf("unknown dialect %q (plain, socketio or session)", name)
+}
+
+// header is what the dialect adds to the upgrade request.
+func (d Dialect) header() string {
+	if d == Session {
+		return "Sec-WebSocket-Protocol: wszero.json\r\n"
+	}
+	return ""
+}
+
+// ackEvery is how many numbered messages a Session connection receives
+// before it acknowledges them, as wszero's clients do.
+const ackEvery = 32
+
+// openSession reads the server's _session frame, the first of a session.
+func (c *Conn) openSession(r io.Reader) error {
+	p, err := readFrame(r)
+	if err != nil {
+		return fmt.Errorf("wszero _session: %w", err)
+	}
+	if op, ok := opOf(p); !ok || string(op) != "_session" {
+		return fmt.Errorf("wszero: want the _session frame first, got %.60q", p)
+	}
+	return nil
+}
+
+// session handles one text frame of a Session connection: the session
+// protocol's own frames are not the application's, and every other is
+// counted, and acknowledged every ackEvery. It reports whether the
+// connection is still open.
+func (l *Loop) session(c *Conn, p []byte) bool {
+	if op, ok := opOf(p); ok && (string(op) == "_ack" || string(op) == "_session" || string(op) == "_ping") {
+		if string(op) == "_ping" {
+			l.OnMessage(c, p) // as in Plain
+		}
+		return true
+	}
+	if c.seen++; c.seen-c.acked >= ackEvery {
+		c.acked = c.seen
+		var buf [48]byte
+		if c.write(nil, fmt.Appendf(buf[:0], `{"op":"_ack","seen":%d}`, c.seen), nil) != nil {
+			l.Errors++
+			l.drop(c)
+			return false
+		}
+	}
+	l.OnMessage(c, p)
+	return true
 }
 
 // path is the URL path the dialect's WebSocket is at.

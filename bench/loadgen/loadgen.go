@@ -33,6 +33,8 @@ type Conn struct {
 	left      []byte // the start of a frame not yet whole
 	dialect   Dialect
 	maxSilent time.Duration // how long the server lets the connection go unread; 0: no limit
+	seen      uint64        // Session: numbered messages received (the loop's)
+	acked     uint64        // Session: the seen last acknowledged
 }
 
 // Loop reads from its connections and calls OnMessage with each text
@@ -79,7 +81,7 @@ func (l *Loop) Dial(addr string, id int, d Dialect) (*Conn, error) {
 	tc := nc.(*net.TCPConn)
 	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 	req := "GET " + d.path() + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + d.header() + "\r\n"
 	if _, err := tc.Write([]byte(req)); err != nil {
 		tc.Close()
 		return nil, err
@@ -105,8 +107,14 @@ func (l *Loop) Dial(addr string, id int, d Dialect) (*Conn, error) {
 		return nil, fmt.Errorf("handshake: %s", strings.TrimSpace(status))
 	}
 	c := &Conn{ID: id, nc: tc, fd: -1, dialect: d}
-	if d == SocketIO {
+	switch d {
+	case SocketIO:
 		if c.maxSilent, err = c.openSocketIO(tc); err != nil {
+			tc.Close()
+			return nil, err
+		}
+	case Session:
+		if err := c.openSession(tc); err != nil {
 			tc.Close()
 			return nil, err
 		}
@@ -254,10 +262,17 @@ func (l *Loop) read(c *Conn) {
 		}
 		switch op {
 		case 1:
-			if c.dialect == Plain {
+			switch c.dialect {
+			case Plain:
 				l.OnMessage(c, data[h:h+plen])
-			} else if !l.socketIO(c, data[h:h+plen]) {
-				return
+			case Session:
+				if !l.session(c, data[h:h+plen]) {
+					return
+				}
+			default:
+				if !l.socketIO(c, data[h:h+plen]) {
+					return
+				}
 			}
 		case 8:
 			l.Errors++

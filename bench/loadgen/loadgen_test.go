@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/sys/unix"
+
+	"github.com/wszero/wszero"
 )
 
 // testServer is the benchmark's application in its plainest form: at /ws
@@ -291,5 +294,47 @@ func BenchmarkRead(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSessionDialect: against a real wszero server, a Session connection
+// reads _session first, counts the numbered messages and acknowledges
+// them; the application's messages reach OnMessage, the session's own do
+// not.
+func TestSessionDialect(t *testing.T) {
+	s := wszero.New(wszero.WithLogger(nil))
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	defer s.Shutdown(context.Background())
+	l, err := NewLoop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 200)
+	l.OnMessage = func(c *Conn, p []byte) { got <- string(p) }
+	go l.Run()
+	defer func() { l.Stop(); l.CloseAll() }()
+	c, err := l.Dial(strings.TrimPrefix(srv.URL, "http://"), 1, Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2*ackEvery + 1
+	for i := range n {
+		if err := s.Broadcast("tick", wszero.Params{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		select {
+		case p := <-got:
+			if !strings.HasPrefix(p, `{"op":"tick"`) {
+				t.Fatalf("message %d: %s", i, p)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("message %d did not arrive", i)
+		}
+	}
+	if c.acked != 2*ackEvery {
+		t.Fatalf("acknowledged %d, want %d", c.acked, 2*ackEvery)
 	}
 }

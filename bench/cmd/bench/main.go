@@ -51,7 +51,7 @@ var (
 	serverCPU = flag.String("server-cpu", "0", "CPU the servers are pinned to")
 	genCPU    = flag.String("gen-cpu", "1", "CPU the load generator is pinned to")
 	before    = flag.String("before", "", "a server binary built from an earlier wszero, compared as wszero-before (for measuring a change)")
-	dialect   = flag.String("dialect", "plain", "-gen: plain, or socketio for the Socket.IO peer")
+	dialect   = flag.String("dialect", "plain", "-gen: plain; socketio for the Socket.IO peer; session for wszero with resumption")
 )
 
 // socketIODir is the Socket.IO peer's folder, from bench/.
@@ -179,6 +179,8 @@ func measure(serverBin, impl, scen string, n int) (run, error) {
 	defer cancel()
 	server, speaks := []string{serverBin, "-impl", impl}, loadgen.Plain
 	switch impl {
+	case "wszero":
+		speaks = loadgen.Session // as its browser and Go clients do: resumption on
 	case "wszero-before":
 		server[0], server[2] = *before, "wszero"
 	case "socketio":
