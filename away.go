@@ -108,7 +108,7 @@ func (c *Client) closeLink() {
 func (c *Client) linkEnded(l *link, reason string) {
 	s := c.server
 	c.mu.Lock()
-	if c.link != l {
+	if c.link != l || l.send.replaced {
 		c.mu.Unlock()
 		return // a resume took the client over
 	}

@@ -109,16 +109,36 @@ func BenchmarkBroadcastGroup(b *testing.B) {
 	})
 }
 
+// BenchmarkBroadcastSessions is BenchmarkBroadcast to clients that speak
+// sessions, as the browser and Go clients do: each broadcast is also kept
+// for a resume, and each client acknowledges every ackEvery, which lets
+// it go (the acknowledging, done by the clients' readers, is timed too).
+func BenchmarkBroadcastSessions(b *testing.B) {
+	benchmarkFanOutWith(b, true, func(s *Server) func(Params) error {
+		return func(p Params) error { return s.Broadcast("say", p) }
+	})
+}
+
 // benchmarkFanOut runs the broadcast that setup returns, once its server
 // has 1, 100 and 10,000 socketless clients, emptying their queues now and
 // then outside the timer.
 func benchmarkFanOut(b *testing.B, setup func(s *Server) func(Params) error) {
+	benchmarkFanOutWith(b, false, setup)
+}
+
+// benchmarkFanOutWith is benchmarkFanOut, with clients that speak sessions
+// when sessions is set.
+func benchmarkFanOutWith(b *testing.B, sessions bool, setup func(s *Server) func(Params) error) {
 	for _, n := range []int{1, 100, 10000} {
 		b.Run("members="+strconv.Itoa(n), func(b *testing.B) {
 			s := New(quiet(), WithMaxGroupsPerClient(1))
 			clients := make([]*Client, n)
 			for i := range clients {
 				clients[i] = fakeClient(s)
+				if sessions {
+					clients[i].sessioned = true
+					clients[i].session = &session{key: newSessionKey()}
+				}
 			}
 			broadcast := setup(s)
 			params := Params{"text": "hello, everyone in the room", "from": "ann"}
@@ -128,6 +148,11 @@ func benchmarkFanOut(b *testing.B, setup func(s *Server) func(Params) error) {
 			for i := 0; i < b.N; i++ {
 				if err := broadcast(params); err != nil {
 					b.Fatal(err)
+				}
+				if sessions && i%ackEvery == ackEvery-1 {
+					for _, c := range clients {
+						c.acked(uint64(64 + i + 1)) // all so far, the 64 that warmed the queues too
+					}
 				}
 				if i%64 == 63 {
 					b.StopTimer()

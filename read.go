@@ -92,6 +92,9 @@ func (l *link) readMessage(st *readState) bool {
 			l.endFrameFlood(st)
 		case errors.As(err, &ne) && ne.Timeout():
 			st.code = protocol.CloseGoingAway
+			if l.c.sessioned {
+				st.code = protocol.CloseReconnecting // the session is kept: it may resume
+			}
 			st.reason = fmt.Sprintf("nothing heard from the client for %v", s.opts.pongTimeout)
 			s.logger().Info("wszero: client disconnected: it stopped answering", "client", l.c.id, "timeout", s.opts.pongTimeout)
 		default:
@@ -121,6 +124,11 @@ func (l *link) readMessage(st *readState) bool {
 	}
 	verdict := l.checkRate()
 	if verdict == rateDropped {
+		// Dropped, yet taken: the client numbered it, and must not send
+		// it again after a resume.
+		if l.c.sessioned && !protocol.Unnumbered(s.decodeFrame(kind, mb.buf.Bytes()).op) {
+			l.taken()
+		}
 		return true
 	}
 	if verdict == rateFlood {

@@ -124,6 +124,10 @@ func (s *Server) takeOver(l *link, req protocol.Resume, remote string) (*Client,
 	}
 	c.mu.Lock()
 	missed, ok := ss.missedSince(req.Seen)
+	if ok {
+		ss.ack(s, req.Seen) // the client has what came before
+		missed, _ = ss.missedSince(req.Seen)
+	}
 	if c.left || !ok {
 		c.resuming = false
 		c.mu.Unlock()

@@ -54,6 +54,10 @@ type student struct {
 	client    *wszero.Client // nil while their page is away
 }
 
+// here reports whether the student's page is connected: not closed, and
+// not away in a network blip.
+func (st *student) here() bool { return st.client != nil && !st.client.Away() }
+
 // question is the question being asked.
 type question struct {
 	ID       int      `json:"id"`
@@ -102,7 +106,7 @@ func (c *classroom) addHandlers() {
 		if st == nil || !strings.EqualFold(st.name, name) {
 			same := c.studentNamed(name)
 			switch {
-			case same != nil && same != st && same.client != nil:
+			case same != nil && same != st && same.here():
 				return nil, fmt.Errorf("someone called %s is already here: add the first letter of your surname, like %s %s", same.name, name, "B")
 			case same != nil && same != st:
 				// The same name, away: the student came back on another
@@ -172,6 +176,18 @@ func (c *classroom) addHandlers() {
 			c.updateTeachers()
 		}
 	})
+	// A blip (Wi-Fi, a laptop lid): the page is away, and will most likely
+	// resume, as the same client, still in the round; the teacher sees it.
+	s.On("client_away", func(cl *wszero.Client) {
+		if c.studentOf(cl) != nil {
+			c.updateTeachers()
+		}
+	})
+	s.On("client_back", func(cl *wszero.Client) {
+		if c.studentOf(cl) != nil {
+			c.updateTeachers()
+		}
+	})
 
 	// The teacher's page gives the code; then its client is a teacher.
 	s.On("teacher_login", func(cl *wszero.Client, p struct{ Code string }) (wszero.Params, error) {
@@ -201,7 +217,7 @@ func (c *classroom) addHandlers() {
 			if st.id != p.ID {
 				continue
 			}
-			if st.client != nil {
+			if st.here() {
 				return fmt.Errorf("%s is here: only students who are away can be removed", st.name)
 			}
 			c.remove(st)
@@ -385,7 +401,7 @@ func (c *classroom) teacherState() wszero.Params {
 		if q != nil {
 			_, answered = q.answers[key]
 		}
-		rows = append(rows, row{st.id, st.name, st.group, st.client != nil, answered})
+		rows = append(rows, row{st.id, st.name, st.group, st.here(), answered})
 	}
 	p := wszero.Params{"students": rows, "groups": c.groups, "locked": c.locked, "question": nil}
 	if q != nil {

@@ -18,6 +18,7 @@
 //	wszero.g.<group>     a group's broadcasts, only while the group has
 //	                     members on this node (<group> is the name in
 //	                     unpadded base64url, so any name makes a subject)
+//	wszero.tun.<node>    requests to open a tunnel to it (Tunnel)
 //
 // A node delivers its own broadcasts to its own clients directly, before
 // publishing, and the connection is made with nats.NoEcho, so NATS never
@@ -45,6 +46,33 @@
 // node's broadcasts reach it at once). A node that falls more than 65,536
 // messages behind in delivering drops the excess, and NATS's slow-consumer
 // error is logged.
+//
+// # Tunnels
+//
+// Broker is a wszero.Tunneler: Tunnel opens a byte stream to another node,
+// which a client uses to resume, through the node it reconnected to, the
+// session that another node holds. Opening is a NATS request to the node's
+// tunnel subject; its headers name the opener's node, the inbox where it
+// receives (from nats.Conn.NewInbox, so nats.CustomInboxPrefix applies)
+// and its window, and its data is the hello. The node answers with a
+// refusal (a Wszero-Refused header, and its words as data) or with its own
+// inbox and window. NATS's "no responders" means that no such node runs.
+//
+// Each message of a tunnel then starts with its kind (data, acknowledgement,
+// keepalive or end) and a sequence number, one count per direction. A
+// receiver that finds a number missing, which happens when NATS drops
+// messages (it is at most once), breaks the tunnel instead of delivering
+// bytes out of order or with a hole: its Read and Write return an error
+// wrapping ErrTunnelBroken, and the other end is told. The end marker makes
+// the other end's Read return io.EOF after the bytes written before it.
+//
+// A tunnel's memory is bounded by its window (WithTunnelWindow): the
+// receiver acknowledges what it has read, and a Write waits (until its
+// deadline) while the other end holds a window's worth unread, like TCP.
+// An idle tunnel sends a keepalive every interval (WithTunnelKeepalive),
+// and breaks when the other end has said nothing for three: within four
+// intervals, 20 s by default, of a node vanishing without a word. Closing
+// a Broker closes its tunnels, and their other ends read io.EOF at once.
 package natsbroker
 
 import (
@@ -102,6 +130,9 @@ type options struct {
 	queue        int
 	countTimeout time.Duration
 	nats         []nats.Option
+
+	tunnelWindow    int
+	tunnelKeepalive time.Duration
 }
 
 // WithLogger sends the broker's log lines to l; nil silences them. The
@@ -150,7 +181,7 @@ func WithNATSOptions(opts ...nats.Option) Option {
 // the connection) on Shutdown. A Broker serves one server.
 //
 // Its methods are safe to call from any goroutine, and none waits for
-// NATS but Close and CountMembers.
+// NATS but Close, CountMembers and Tunnel.
 type Broker struct {
 	nc     *nats.Conn
 	opts   options
@@ -174,6 +205,10 @@ type Broker struct {
 
 	subsMu sync.Mutex                    // held by groupLoop while it (un)subscribes
 	subs   map[string]*nats.Subscription // by group, while it has local members
+
+	tunMu     sync.Mutex
+	tunnels   map[endpoint]struct{} // open, for keepalives and Close
+	tunClosed bool                  // Close has closed them: no more
 }
 
 // Connect connects to the NATS server at url (several may be given, separated
@@ -186,6 +221,9 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 			prefix:       DefaultSubjectPrefix,
 			queue:        DefaultQueue,
 			countTimeout: DefaultCountTimeout,
+
+			tunnelWindow:    DefaultTunnelWindow,
+			tunnelKeepalive: DefaultTunnelKeepalive,
 		},
 		closed:   make(chan struct{}),
 		stop:     make(chan struct{}),
@@ -193,6 +231,7 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 		dirty:    map[string]struct{}{},
 		kick:     make(chan struct{}, 1),
 		logTimes: map[string]time.Time{},
+		tunnels:  map[endpoint]struct{}{},
 	}
 	for _, o := range opts {
 		o(&b.opts)
@@ -249,8 +288,9 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 // Conn returns the broker's NATS connection, for its status and statistics.
 func (b *Broker) Conn() *nats.Conn { return b.nc }
 
-// Start subscribes to broadcasts and to the node's own subject, and starts
-// delivering and publishing. The wszero server calls it, from New.
+// Start subscribes to broadcasts, to the node's own subject and to its
+// tunnel subject, and starts delivering and publishing. The wszero server
+// calls it, from New.
 func (b *Broker) Start(node wszero.Node) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -266,11 +306,17 @@ func (b *Broker) Start(node wszero.Node) error {
 			return fmt.Errorf("natsbroker: cannot subscribe to %s: %w", subj, err)
 		}
 	}
+	// Tunnels open on a subscription of their own, so that a request
+	// never waits behind broadcasts.
+	if _, err := b.nc.Subscribe(b.subjectTunnel(b.nodeID), b.acceptTunnel); err != nil {
+		return fmt.Errorf("natsbroker: cannot subscribe to %s: %w", b.subjectTunnel(b.nodeID), err)
+	}
 	b.started = true
-	b.wg.Add(3)
+	b.wg.Add(4)
 	go b.publishLoop()
 	go b.deliverLoop()
 	go b.groupLoop()
+	go b.keepaliveLoop()
 	return nil
 }
 
@@ -360,10 +406,10 @@ func (b *Broker) CountMembers(ctx context.Context, group string) (int, error) {
 	}
 }
 
-// Close publishes what is queued, drains the NATS connection (the
-// subscriptions stop, what was published is flushed) and closes it, giving
-// up when ctx ends (or after 2 s when ctx has no deadline). The wszero
-// server calls it at the end of Shutdown.
+// Close closes the tunnels, publishes what is queued, drains the NATS
+// connection (the subscriptions stop, what was published is flushed) and
+// closes it, giving up when ctx ends (or after 2 s when ctx has no
+// deadline). The wszero server calls it at the end of Shutdown.
 func (b *Broker) Close(ctx context.Context) error {
 	if b.closing.Swap(true) {
 		<-b.closed
@@ -377,7 +423,8 @@ func (b *Broker) Close(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, closeWait)
 		defer cancel()
 	}
-	close(b.stop) // the publisher sends what is queued, then ends
+	b.closeTunnels() // their end markers go before the drain
+	close(b.stop)    // the publisher sends what is queued, then ends
 	if started {
 		b.wg.Wait()
 	}

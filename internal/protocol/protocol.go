@@ -87,9 +87,10 @@ const (
 	ClosePolicy    = 1008 // too slow to read, or too fast to send
 	CloseTooBig    = 1009 // a message over the size limit
 
-	// CloseReconnecting is what a client sends when it drops a connection
-	// to open another (it thinks it dead): unlike 1000 and 1001, which
-	// end the session, it leaves the session to be resumed.
+	// CloseReconnecting ends a connection and not its session: a client
+	// sends it when it drops a connection to open another (it thinks it
+	// dead), and the server when it drops a session client it heard
+	// nothing from. 1000 and 1001 end the session.
 	CloseReconnecting = 4000
 )
 

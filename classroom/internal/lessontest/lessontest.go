@@ -26,6 +26,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/wszero/wszero/internal/cutproxy"
 	"github.com/wszero/wszero/internal/headless"
 )
 
@@ -333,4 +334,34 @@ func (p *Page) Type(css, text string) {
 func (p *Page) Click(css string) {
 	p.t.Helper()
 	p.Do(chromedp.Click(chromedp.CSS(css)))
+}
+
+// Behind starts a proxy in front of the program, which Blip cuts to make a
+// network blip; open the pages at the URL it returns.
+func Behind(t testing.TB, p *Program) (*cutproxy.Proxy, string) {
+	t.Helper()
+	proxy := cutproxy.Start(t, "127.0.0.1:"+p.Port)
+	return proxy, "http://" + proxy.Addr() + "/"
+}
+
+// Blip takes the network between the pages and the program down until
+// every page has seen its connection drop, runs during (what a child does
+// meanwhile), and brings the network back; then it waits until every page
+// has resumed its session: the server kept the player, and sent what was
+// missed.
+func Blip(proxy *cutproxy.Proxy, during func(), pages ...*Page) {
+	for _, p := range pages {
+		p.Run(`window.resumes = 0; wszero.onState((s, d) => { if (s === "open" && d.resumed) resumes++ })`)
+	}
+	proxy.Down()
+	for _, p := range pages {
+		p.WaitFor(`wszero.connectionState() !== "open"`)
+	}
+	if during != nil {
+		during()
+	}
+	proxy.Up()
+	for _, p := range pages {
+		p.WaitFor(`resumes === 1 && wszero.connectionState() === "open"`)
+	}
 }

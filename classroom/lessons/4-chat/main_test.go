@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/wszero/wszero/classroom/internal/lessontest"
@@ -30,5 +31,31 @@ func TestChat(t *testing.T) {
 	ann.WaitContains("#messages", "<i>Bob</i>: hi Ann")
 	if lessontest.Eval[bool](ann, `document.querySelector("#messages i") !== null`) {
 		t.Error("a name made of HTML became HTML in the page")
+	}
+}
+
+// TestChatAfterABlip: after the network drops and comes back, Ann is
+// still Ann (her lines never say null), and what she said meanwhile
+// arrives once.
+func TestChatAfterABlip(t *testing.T) {
+	program := lessontest.Start(t)
+	proxy, url := lessontest.Behind(t, program)
+	browser := lessontest.Browser(t)
+	ann := lessontest.Open(t, browser, url)
+	bob := lessontest.Open(t, browser, url)
+	ann.Type("#name", "Ann")
+	ann.Click("#join")
+	bob.WaitContains("#messages", "Ann: has joined")
+	lessontest.Blip(proxy, func() {
+		ann.Type("#text", "are you there?")
+		ann.Click("#say")
+	}, ann, bob)
+	bob.WaitContains("#messages", "Ann: are you there?")
+	ann.Type("#text", "back")
+	ann.Click("#say")
+	bob.WaitContains("#messages", "Ann: back")
+	got := lessontest.Eval[string](bob, `document.getElementById("messages").textContent`)
+	if strings.Contains(got, "null") || strings.Count(got, "are you there?") != 1 {
+		t.Errorf("Bob's page shows %q", got)
 	}
 }

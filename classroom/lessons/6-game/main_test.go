@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/wszero/wszero/classroom/internal/lessontest"
@@ -42,4 +43,23 @@ func TestGame(t *testing.T) {
 	bob.Close()
 	ann.Click("#tap")
 	ann.WaitFor(`[...document.querySelectorAll("#scores li")].map((li) => li.textContent).join() === "Ann: 4"`)
+}
+
+// TestGameAfterABlip: a player whose network drops keeps playing as
+// herself: her taps still count for her name, and nobody's score is lost.
+func TestGameAfterABlip(t *testing.T) {
+	program := lessontest.Start(t)
+	proxy, url := lessontest.Behind(t, program)
+	browser := lessontest.Browser(t)
+	ann := lessontest.Open(t, browser, url)
+	ann.Type("#name", "Ann")
+	ann.Click("#join")
+	ann.Click("#tap")
+	ann.WaitContains("#scores", "Ann: 1")
+	lessontest.Blip(proxy, func() { ann.Click("#tap") }, ann)
+	ann.Click("#tap")
+	ann.WaitContains("#scores", "Ann: 3")
+	if got := lessontest.Eval[string](ann, `document.body.innerText`); strings.Contains(got, "press Play first") {
+		t.Errorf("after the blip the page shows %q", got)
+	}
 }
