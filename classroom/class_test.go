@@ -255,3 +255,32 @@ func TestAScriptCannotTakeTheClassDown(t *testing.T) {
 	teacher.Click("#ask button")
 	teacher.WaitContains("#q-info", fmt.Sprintf("0 of %d answered", maxStudents))
 }
+
+// TestAStudentKeepsTheRoundAcrossABlip: a student's Wi-Fi drops in the
+// middle of a question: the teacher sees them away, the answer they give
+// meanwhile arrives when the network is back, and they are still the same
+// student in the same round (not a second one, not back at the join form).
+func TestAStudentKeepsTheRoundAcrossABlip(t *testing.T) {
+	p, code := startClassroom(t)
+	proxy, url := lessontest.Behind(t, p)
+	browser := lessontest.Browser(t)
+	teacher := lessontest.Open(t, browser, p.URL+"teacher?code="+code)
+	ada := lessontest.Open(t, browser, url)
+	ada.Type("#name", "Ada")
+	ada.Click("#join button")
+	ada.WaitShown("#room", true)
+	teacher.WaitText("#count", "1")
+	teacher.Type("#text", "What is 2 + 2?")
+	teacher.Click("#ask button")
+	ada.WaitShown("#question", true)
+	lessontest.Blip(proxy, func() {
+		teacher.WaitText("#count", "1 · 1 away")
+		ada.Type("#free-answer", "4")
+		ada.Click("#free button")
+	}, ada)
+	teacher.WaitText("#count", "1")
+	teacher.WaitContains("#q-info", "1 of 1 answered")
+	teacher.WaitFor(`document.querySelectorAll("#students li").length === 1`)
+	ada.WaitShown("#question", true)
+	ada.WaitShown("#join", false)
+}
