@@ -152,7 +152,7 @@ func (s *Server) start(c *Client, l *link, why string) {
 	if c.sessioned {
 		key := ""
 		if c.session != nil {
-			key = c.session.key
+			key = c.session.key.String()
 		}
 		_ = c.enqueue(sessionFrame(protocol.Session{ID: c.id, Key: key, Why: why}))
 	}

@@ -116,7 +116,6 @@ func (c *Client) linkEnded(l *link, reason string) {
 	left := c.left
 	if !left {
 		ss := c.session
-		ss.awayAt = time.Now()
 		ss.awayGen++
 		gen := ss.awayGen
 		ss.away = time.AfterFunc(s.opts.resumeWindow, func() { c.expire(gen) })

@@ -146,7 +146,7 @@ func (s *Server) takeOver(l *link, req protocol.Resume, remote string) (*Client,
 	ss.awayGen++
 	ss.key = newSessionKey() // a key works once
 	frames := make([]outFrame, 0, len(missed)+1)
-	frames = append(frames, sessionFrame(protocol.Session{ID: c.id, Key: ss.key, Resumed: true, Missed: uint64(len(missed)), Got: c.got.Load()}))
+	frames = append(frames, sessionFrame(protocol.Session{ID: c.id, Key: ss.key.String(), Resumed: true, Missed: uint64(len(missed)), Got: c.got.Load()}))
 	frames = append(frames, missed...)
 	bytes := 0
 	for _, f := range frames {

@@ -20,7 +20,7 @@ import (
 // says it has them; a resume sends those after the client's count again.
 // Client.mu guards a session.
 type session struct {
-	key   string     // the secret that resumes it; a new one after each resume
+	key   sessionKey // the secret that resumes it; a new one after each resume
 	log   []outFrame // numbered frames from first on, not yet acknowledged
 	head  int        // log[head:] is kept; what is before it is let go
 	first uint64     // the number of log[head]
@@ -32,22 +32,35 @@ type session struct {
 
 	away    *time.Timer // ends the session when the resume window passes; nil while connected
 	awayGen uint64      // counts the times it went away, so that a late timer of an earlier time does nothing
-	awayAt  time.Time   // when the connection dropped
 }
 
-// newSessionKey returns 128 random bits, as 22 URL-safe characters.
-func newSessionKey() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+// sessionKey is 128 random bits; a client sees them as 22 URL-safe
+// characters.
+type sessionKey [16]byte
+
+// newSessionKey returns a new random key.
+func newSessionKey() sessionKey {
+	var k sessionKey
+	if _, err := rand.Read(k[:]); err != nil {
 		panic("wszero: no randomness for session keys: " + err.Error())
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return k
 }
+
+// String returns the key as the client sees it.
+func (k sessionKey) String() string { return base64.RawURLEncoding.EncodeToString(k[:]) }
 
 // keyMatches compares a key a client presents with the session's, in
 // time that does not depend on where they differ.
 func (ss *session) keyMatches(key string) bool {
-	return subtle.ConstantTimeCompare([]byte(ss.key), []byte(key)) == 1
+	var got sessionKey
+	if base64.RawURLEncoding.DecodedLen(len(key)) != len(got) {
+		return false
+	}
+	if n, err := base64.RawURLEncoding.Strict().Decode(got[:], []byte(key)); err != nil || n != len(got) { // one spelling per key
+		return false
+	}
+	return subtle.ConstantTimeCompare(ss.key[:], got[:]) == 1
 }
 
 // next is the number the next frame sent gets.

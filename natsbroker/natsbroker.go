@@ -111,6 +111,7 @@ const (
 	deliverBuffer = 65536           // incoming messages waiting for delivery; past it NATS reports a slow consumer
 	logEvery      = 5 * time.Second // at most one log line of a kind this often
 	closeWait     = 2 * time.Second // how long Close waits for NATS when its context has no deadline
+	startFlush    = time.Second     // how long Start waits for NATS to have the subscriptions
 )
 
 // ErrQueueFull is returned by Publish when the publishing queue is full:
@@ -289,11 +290,30 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 func (b *Broker) Conn() *nats.Conn { return b.nc }
 
 // Start subscribes to broadcasts, to the node's own subject and to its
-// tunnel subject, and starts delivering and publishing. The wszero server
-// calls it, from New.
+// tunnel subject, and starts delivering and publishing. It waits until
+// NATS has the subscriptions, for at most 1 s. The wszero server calls it,
+// from New.
 func (b *Broker) Start(node wszero.Node) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	if err := b.subscribe(node); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	b.started = true
+	b.wg.Add(4)
+	go b.publishLoop()
+	go b.deliverLoop()
+	go b.groupLoop()
+	go b.keepaliveLoop()
+	b.mu.Unlock()
+	// Other nodes reach this one once NATS has the subscriptions; wait
+	// for that a moment, not for ever: NATS may be slow or away.
+	_ = b.nc.FlushTimeout(startFlush)
+	return nil
+}
+
+// subscribe is Start's first part, with b.mu held.
+func (b *Broker) subscribe(node wszero.Node) error {
 	if b.started {
 		return errors.New("natsbroker: this broker already serves a server; connect one broker per server")
 	}
@@ -311,12 +331,6 @@ func (b *Broker) Start(node wszero.Node) error {
 	if _, err := b.nc.Subscribe(b.subjectTunnel(b.nodeID), b.acceptTunnel); err != nil {
 		return fmt.Errorf("natsbroker: cannot subscribe to %s: %w", b.subjectTunnel(b.nodeID), err)
 	}
-	b.started = true
-	b.wg.Add(4)
-	go b.publishLoop()
-	go b.deliverLoop()
-	go b.groupLoop()
-	go b.keepaliveLoop()
 	return nil
 }
 
