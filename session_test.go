@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -400,3 +401,22 @@ func TestParseResume(t *testing.T) {
 	_, err = protocol.ParseResume(big)
 	require.ErrorContains(t, err, "bytes")
 }
+
+// TestSessionKeyHasOneSpelling: a key matches only as the server wrote
+// it: not with the unused bits of its last character set, nor padded.
+func TestSessionKeyHasOneSpelling(t *testing.T) {
+	ss := &session{key: newSessionKey()}
+	key := ss.key.String()
+	require.True(t, ss.keyMatches(key))
+	last := strings.IndexByte(base64URL, key[len(key)-1])
+	for _, other := range []string{
+		key[:len(key)-1] + string(base64URL[last^1]), // the last 4 bits are not the key's
+		key + "==",
+		key[:len(key)-1],
+		"",
+	} {
+		require.False(t, ss.keyMatches(other), other)
+	}
+}
+
+const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
