@@ -1,0 +1,180 @@
+package natsbroker_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/wszero/wszero"
+	"github.com/wszero/wszero/client"
+	"github.com/wszero/wszero/internal/cutproxy"
+)
+
+// sessionApp gives a node the handlers of the resume test: joining a
+// team with a name, and notes it counts in order.
+type sessionApp struct {
+	mu    sync.Mutex
+	notes []int
+	away  chan string
+	gone  chan string
+}
+
+func addSessionApp(n *node) *sessionApp {
+	a := &sessionApp{away: make(chan string, 8), gone: make(chan string, 8)}
+	n.s.On("join", func(c *wszero.Client, p struct{ Name, Team string }) error {
+		c.Set("name", p.Name)
+		return c.AddToGroup(p.Team)
+	})
+	n.s.On("whoami", func(c *wszero.Client) string { return c.Get("name").(string) })
+	n.s.On("note", func(c *wszero.Client, p struct{ N int }) {
+		a.mu.Lock()
+		a.notes = append(a.notes, p.N)
+		a.mu.Unlock()
+	})
+	n.s.On("client_away", func(c *wszero.Client) { a.away <- c.ID() })
+	n.s.On("disconnect", func(c *wszero.Client) { a.gone <- c.ID() })
+	return a
+}
+
+// ticks collects the n of the "tick" messages a client receives.
+type ticks struct {
+	mu   sync.Mutex
+	got  []int
+	more chan struct{}
+}
+
+func (k *ticks) handle(p struct{ N int }) {
+	k.mu.Lock()
+	k.got = append(k.got, p.N)
+	k.mu.Unlock()
+	select {
+	case k.more <- struct{}{}:
+	default:
+	}
+}
+
+// upTo waits until tick n has arrived, and returns what arrived.
+func (k *ticks) upTo(t *testing.T, n int) []int {
+	t.Helper()
+	deadline := time.After(testTimeout)
+	for {
+		k.mu.Lock()
+		got := append([]int(nil), k.got...)
+		k.mu.Unlock()
+		if len(got) > 0 && got[len(got)-1] >= n {
+			return got
+		}
+		select {
+		case <-k.more:
+		case <-deadline:
+			t.Fatalf("tick %d did not arrive: %v", n, got)
+		}
+	}
+}
+
+func requireOneToN(t *testing.T, what string, got []int, n int) {
+	t.Helper()
+	for i, v := range got {
+		if v != i+1 {
+			t.Fatalf("%s: message %d was %d (lost, doubled or out of order): %v", what, i+1, v, got)
+		}
+	}
+	require.Len(t, got, n, what)
+}
+
+func receiveWithin[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(testTimeout):
+		t.Fatalf("%s did not happen within %v", what, testTimeout)
+		panic("unreachable")
+	}
+}
+
+// TestResumeOnAnotherNode: a client's connection drops, and it comes back
+// through a load balancer to the other node. It resumes there: the node
+// that holds its session serves it through a tunnel, with every guarantee
+// (same ID, group and state; what the other node broadcast to its group
+// and sent it by ID meanwhile, once and in order; its own notes handled
+// once). When that node has stopped, the client is told it was not
+// resumed, and starts anew where it is.
+func TestResumeOnAnotherNode(t *testing.T) {
+	_, nodes := cluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	appA := addSessionApp(a)
+	addSessionApp(b)
+	proxy := cutproxy.Start(t, strings.TrimPrefix(a.ts.URL, "http://"))
+	k := &ticks{more: make(chan struct{}, 1)}
+	sessions := make(chan client.Session, 8)
+	ctx := t.Context()
+	c, err := client.Dial(ctx, "ws://"+proxy.Addr()+"/ws", client.WithLogger(nil),
+		client.WithReconnect(client.Reconnect{MinDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond}),
+		client.WithOnSession(func(s client.Session) { sessions <- s }),
+		client.WithHandler("tick", k.handle), client.WithHandler("direct", k.handle))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	first := receiveWithin(t, sessions, "the first session")
+	id := first.ID
+	require.Equal(t, a.s.Clients()[0].ID(), id)
+	require.NoError(t, c.Call(ctx, "join", wszero.Params{"name": "Ada", "team": "red"}, nil))
+	// Broadcasts come from node B, across NATS; the first tells that A
+	// hosts the group (B publishes to it once A has subscribed).
+	tick, sent := 0, 0
+	send := func() {
+		tick++
+		require.NoError(t, b.s.BroadcastTo("red", "tick", wszero.Params{"n": tick}))
+	}
+	note := func() {
+		sent++
+		require.NoError(t, c.Send("note", wszero.Params{"n": sent}))
+	}
+	eventually(t, "A subscribed to red", func() bool {
+		n, _ := b.s.CountMembers(ctx, "red")
+		return n == 1
+	})
+	for range 5 {
+		send()
+		note()
+	}
+	k.upTo(t, 5)
+	proxy.SetBackend(strings.TrimPrefix(b.ts.URL, "http://")) // the balancer picks B next time
+	proxy.Down()
+	require.Equal(t, id, receiveWithin(t, appA.away, "client_away on A"))
+	for range 20 {
+		send()
+		note()
+	}
+	proxy.Up()
+	resumed := receiveWithin(t, sessions, "the resume")
+	require.True(t, resumed.Resumed, "%+v", resumed)
+	require.Equal(t, id, resumed.ID)
+	require.Greater(t, resumed.Missed, 0)
+	for range 5 {
+		send()
+		note()
+	}
+	requireOneToN(t, "ticks", k.upTo(t, tick), tick)
+	var name string
+	require.NoError(t, c.Call(ctx, "whoami", nil, &name))
+	require.Equal(t, "Ada", name)
+	appA.mu.Lock()
+	notes := append([]int(nil), appA.notes...)
+	appA.mu.Unlock()
+	requireOneToN(t, "notes handled on A", notes, sent)
+	require.Len(t, a.s.Clients(), 1)
+	require.False(t, a.s.Clients()[0].Away())
+	require.Equal(t, []string{"red"}, a.s.Clients()[0].Groups())
+	require.Empty(t, b.s.Clients(), "B relays; the client is A's")
+
+	// A stops: the tunnel ends, and the client, back on B, cannot resume.
+	a.shutdown(t)
+	again := receiveWithin(t, sessions, "the reconnection after A stopped")
+	require.False(t, again.Resumed)
+	require.Contains(t, again.Why, "gone")
+	require.NotEqual(t, id, again.ID)
+	require.Len(t, b.s.Clients(), 1)
+}
