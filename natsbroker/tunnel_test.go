@@ -464,14 +464,16 @@ func TestTunnelBreaksOnAMissingMessage(t *testing.T) {
 			t.Fatal("the spy saw no data")
 		}
 	}
-	// A message numbered 5 where 1 is due: 1 to 4 were lost.
-	forged := append([]byte{'d', 0, 0, 0, 0, 0, 0, 0, 5}, "after"...)
-	require.NoError(t, spy.Publish(inbox, forged))
-
 	got := make([]byte, len("before"))
 	_, err = io.ReadFull(ca, got)
 	require.NoError(t, err)
 	require.Equal(t, "before", string(got))
+
+	// A message numbered 5 where 1 is due: 1 to 4 were lost. (The spy
+	// waits until A has message 0: NATS orders each publisher's messages,
+	// but the spy's could overtake B's.)
+	forged := append([]byte{'d', 0, 0, 0, 0, 0, 0, 0, 5}, "after"...)
+	require.NoError(t, spy.Publish(inbox, forged))
 	err = readErr(t, ca)
 	require.ErrorIs(t, err, natsbroker.ErrTunnelBroken)
 	require.ErrorContains(t, err, "lost 4 messages")
