@@ -22,6 +22,7 @@ const (
 	headerTunnel  = "Wszero-Tunnel"  // the inbox where the sender of the request or reply receives the tunnel's data
 	headerRefused = "Wszero-Refused" // the reply is a refusal; its data is why
 	headerWindow  = "Wszero-Window"  // how many bytes the sender of the request or reply takes ahead of its reader
+	headerAlive   = "Wszero-Alive"   // the sender's keepalive interval, in milliseconds
 )
 
 // Kinds of a tunnel's messages. Each message's data starts with its kind
@@ -93,10 +94,10 @@ func WithTunnelWindow(bytes int) Option {
 
 // WithTunnelKeepalive sets how often an idle tunnel tells its other end
 // that it is still there (DefaultTunnelKeepalive). A tunnel whose other
-// end has said nothing for three of these intervals breaks: a node that
-// vanishes (a crash, a network cut) ends its tunnels on other nodes within
-// four intervals, 20 s by default. All the nodes of one application must
-// use the same interval.
+// end has said nothing for three of that end's intervals breaks: a node
+// that vanishes (a crash, a network cut) ends its tunnels on other nodes
+// within three of its intervals and two of theirs at most, 20 s when both
+// keep the default. Nodes may use different intervals.
 func WithTunnelKeepalive(d time.Duration) Option {
 	if d <= 0 {
 		panic(fmt.Sprintf("natsbroker.WithTunnelKeepalive(%v): the interval must be more than 0", d))
@@ -115,7 +116,7 @@ func WithTunnelKeepalive(d time.Duration) Option {
 // that came before. Closing either end closes the other, whose Read returns
 // io.EOF after the bytes written before; so does closing either end's
 // broker. An end whose node vanishes without closing breaks the other
-// within four keepalive intervals (WithTunnelKeepalive).
+// within four keepalive intervals (WithTunnelKeepalive), 20 s by default.
 //
 // The stream supports one reader and one writer at once, and Close from
 // any goroutine. Read and Write deadlines work as on a TCP connection: a
@@ -143,8 +144,7 @@ func (b *Broker) Tunnel(ctx context.Context, node string, hello []byte) (net.Con
 	}
 	req := &nats.Msg{Subject: b.subjectTunnel(node), Header: nats.Header{}, Data: hello}
 	req.Header.Set(headerNode, b.nodeID)
-	req.Header.Set(headerTunnel, t.inbox)
-	req.Header.Set(headerWindow, strconv.Itoa(b.opts.tunnelWindow))
+	b.setTunnelHeaders(req.Header, t)
 	resp, err := b.nc.RequestMsgWithContext(ctx, req)
 	if err != nil {
 		t.teardown()
@@ -160,12 +160,12 @@ func (b *Broker) Tunnel(ctx context.Context, node string, hello []byte) (net.Con
 		t.teardown()
 		return nil, &RefusedError{Node: node, Reason: string(resp.Data)}
 	}
-	peer, window, ok := tunnelHeaders(resp.Header)
+	peer, ok := b.tunnelHeaders(resp.Header)
 	if !ok {
 		t.teardown()
 		return nil, fmt.Errorf("natsbroker: node %s answered the tunnel without its inbox and window: is it a natsbroker of another version?", node)
 	}
-	t.connect(peer, window)
+	t.connect(peer)
 	if !b.addTunnel(t) {
 		t.closeWith(errBrokerClosed)
 		return nil, ErrClosed
@@ -177,7 +177,7 @@ func (b *Broker) Tunnel(ctx context.Context, node string, hello []byte) (net.Con
 // acceptTunnel answers a request to open a tunnel to this node.
 func (b *Broker) acceptTunnel(m *nats.Msg) {
 	from := m.Header.Get(headerNode)
-	peer, window, ok := tunnelHeaders(m.Header)
+	peer, ok := b.tunnelHeaders(m.Header)
 	if m.Reply == "" || from == "" {
 		return
 	}
@@ -208,27 +208,45 @@ func (b *Broker) acceptTunnel(m *nats.Msg) {
 		refuse("the node cannot receive a tunnel now")
 		return
 	}
-	t.connect(peer, window)
+	t.connect(peer)
 	if !b.addTunnel(t) {
 		t.teardown()
 		refuse("the node is shutting down")
 		return
 	}
 	r := &nats.Msg{Subject: m.Reply, Header: nats.Header{}}
-	r.Header.Set(headerTunnel, t.inbox)
-	r.Header.Set(headerWindow, strconv.Itoa(b.opts.tunnelWindow))
+	b.setTunnelHeaders(r.Header, t)
 	if err := b.nc.PublishMsg(r); err != nil {
 		t.fail(fmt.Errorf("natsbroker: cannot answer a tunnel: %w", err))
 	}
 	go serve(t)
 }
 
-// tunnelHeaders returns the inbox and the window that a tunnel's request
-// or reply names, and whether they are well formed.
-func tunnelHeaders(h nats.Header) (inbox string, window int, ok bool) {
-	inbox = h.Get(headerTunnel)
+// peerEnd is what a tunnel's request or reply says of its sender's end.
+type peerEnd struct {
+	inbox     string        // where it receives
+	window    int           // how much it takes ahead of its reader
+	keepalive time.Duration // how often it says it is still there
+}
+
+// setTunnelHeaders describes this end of t in a tunnel's request or reply.
+func (b *Broker) setTunnelHeaders(h nats.Header, t *tunnel) {
+	h.Set(headerTunnel, t.inbox)
+	h.Set(headerWindow, strconv.Itoa(b.opts.tunnelWindow))
+	h.Set(headerAlive, strconv.FormatInt(max(1, b.opts.tunnelKeepalive.Milliseconds()), 10))
+}
+
+// tunnelHeaders returns what a tunnel's request or reply says of the
+// other end, and whether it is well formed. A missing keepalive is taken
+// to be this broker's.
+func (b *Broker) tunnelHeaders(h nats.Header) (peerEnd, bool) {
+	e := peerEnd{inbox: h.Get(headerTunnel), keepalive: b.opts.tunnelKeepalive}
 	window, err := strconv.Atoi(h.Get(headerWindow))
-	return inbox, window, inbox != "" && err == nil && window >= minWindowSize
+	if ms, err := strconv.ParseInt(h.Get(headerAlive), 10, 64); err == nil && ms > 0 {
+		e.keepalive = time.Duration(ms) * time.Millisecond
+	}
+	e.window = window
+	return e, e.inbox != "" && err == nil && window >= minWindowSize
 }
 
 // tunnelHere opens a tunnel from this node to itself, in memory: NATS
@@ -369,6 +387,7 @@ type tunnel struct {
 
 	sentLately atomic.Bool  // something was sent since the last keepalive tick
 	silence    atomic.Int32 // keepalive ticks since something was received
+	misses     atomic.Int32 // how many ticks of silence break the tunnel
 
 	rdl, wdl deadline
 	once     sync.Once
@@ -402,11 +421,15 @@ func (b *Broker) newTunnel(node string) (*tunnel, error) {
 	return t, nil
 }
 
-// connect sets where the other end receives, and its window; data may be
-// sent from now on.
-func (t *tunnel) connect(peer string, window int) {
+// connect sets where the other end receives, its window and its
+// keepalive; data may be sent from now on.
+func (t *tunnel) connect(e peerEnd) {
+	// Silent for three of the other end's intervals, counted in this
+	// end's ticks, rounded up.
+	own := t.b.opts.tunnelKeepalive
+	t.misses.Store(int32(min((tunnelMisses*e.keepalive+own-1)/own, 1<<20)))
 	t.mu.Lock()
-	t.peer, t.peerWin = peer, uint64(window)
+	t.peer, t.peerWin = e.inbox, uint64(e.window)
 	t.mu.Unlock()
 }
 
@@ -641,9 +664,9 @@ func (t *tunnel) sendLocked(kind byte, body []byte) error {
 // nothing was sent since the last tick, and breaks the tunnel if nothing
 // was received for three ticks.
 func (t *tunnel) keepalive() {
-	if t.silence.Add(1) > tunnelMisses {
+	if n := t.silence.Add(1); n > t.misses.Load() {
 		t.fail(fmt.Errorf("%w: node %s has said nothing for %v: it is gone, or NATS is away",
-			ErrTunnelBroken, t.node, tunnelMisses*t.b.opts.tunnelKeepalive))
+			ErrTunnelBroken, t.node, time.Duration(n-1)*t.b.opts.tunnelKeepalive))
 		return
 	}
 	if t.sentLately.Swap(false) || !t.sendMu.TryLock() {

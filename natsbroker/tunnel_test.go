@@ -422,20 +422,34 @@ func TestTunnelBreaksWhenTheOtherNodeVanishes(t *testing.T) {
 }
 
 func TestTunnelIdleWithKeepalivesStaysOpen(t *testing.T) {
-	keepalive := []natsbroker.Option{natsbroker.WithTunnelKeepalive(10 * time.Millisecond)}
-	a, b := tunnelPair(t, keepalive, keepalive)
-	ca, cb := openTunnel(t, a, b, "hi")
-	// Idle for many more intervals than breaking takes: still open.
-	require.NoError(t, ca.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
-	_, err := ca.Read(make([]byte, 1))
-	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
-	require.NoError(t, ca.SetReadDeadline(time.Time{}))
-	_, err = cb.Write([]byte("ok"))
-	require.NoError(t, err)
-	got := make([]byte, 2)
-	_, err = io.ReadFull(ca, got)
-	require.NoError(t, err)
-	require.Equal(t, "ok", string(got))
+	fast := natsbroker.WithTunnelKeepalive(10 * time.Millisecond)
+	slow := natsbroker.WithTunnelKeepalive(150 * time.Millisecond)
+	for _, tc := range []struct {
+		name         string
+		optsA, optsB []natsbroker.Option
+	}{
+		{"same intervals", []natsbroker.Option{fast}, []natsbroker.Option{fast}},
+		{"different intervals", []natsbroker.Option{fast}, []natsbroker.Option{slow}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := tunnelPair(t, tc.optsA, tc.optsB)
+			ca, cb := openTunnel(t, a, b, "hi")
+			// Idle for many more of A's intervals than breaking takes,
+			// and a few of B's: still open both ways.
+			require.NoError(t, ca.SetReadDeadline(time.Now().Add(600*time.Millisecond)))
+			_, err := ca.Read(make([]byte, 1))
+			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+			require.NoError(t, ca.SetReadDeadline(time.Time{}))
+			for _, dir := range [][2]net.Conn{{cb, ca}, {ca, cb}} {
+				_, err = dir[0].Write([]byte("ok"))
+				require.NoError(t, err)
+				got := make([]byte, 2)
+				_, err = io.ReadFull(dir[1], got)
+				require.NoError(t, err)
+				require.Equal(t, "ok", string(got))
+			}
+		})
+	}
 }
 
 func TestTunnelBreaksOnAMissingMessage(t *testing.T) {
