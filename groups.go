@@ -90,9 +90,10 @@ func (s *Server) BroadcastTo(group, op string, params any) error {
 	return s.publish(Target{Group: group}, data)
 }
 
-// Members returns the clients in group connected to this server, in the
-// order they connected. With WithBroker, other nodes' members are not
-// listed; CountMembers counts them.
+// Members returns the clients in group on this server, in the order they
+// first connected, those away included: what is sent to the group while
+// they are away is delivered when they are back. With WithBroker, other
+// nodes' members are not listed; CountMembers counts them.
 func (s *Server) Members(group string) []*Client {
 	s.mu.RLock()
 	members := make([]*Client, 0, len(s.groups[group]))

@@ -14,8 +14,9 @@ import (
 	"github.com/wszero/wszero/internal/protocol"
 )
 
-// Clients returns the clients connected to this server, in the order they
-// connected. With WithBroker, other nodes' clients are not listed.
+// Clients returns the clients of this server, in the order they first
+// connected: those connected, and those away that may still resume (see
+// Client.Away). With WithBroker, other nodes' clients are not listed.
 func (s *Server) Clients() []*Client {
 	s.mu.RLock()
 	cs := make([]*Client, 0, len(s.clients))
