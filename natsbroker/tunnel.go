@@ -23,6 +23,7 @@ const (
 	headerRefused = "Wszero-Refused" // the reply is a refusal; its data is why
 	headerWindow  = "Wszero-Window"  // how many bytes the sender of the request or reply takes ahead of its reader
 	headerAlive   = "Wszero-Alive"   // the sender's keepalive interval, in milliseconds
+	headerCancel  = "Wszero-Cancel"  // the opener gave up: close the tunnel whose other end is at Wszero-Tunnel
 )
 
 // Kinds of a tunnel's messages. Each message's data starts with its kind
@@ -152,6 +153,7 @@ func (b *Broker) Tunnel(ctx context.Context, node string, hello []byte) (net.Con
 		case errors.Is(err, nats.ErrNoResponders):
 			return nil, fmt.Errorf("%w: nothing answers for node %s on NATS; it stopped, or never ran", ErrNoNode, node)
 		case ctx.Err() != nil:
+			b.cancelTunnel(node, t.inbox)
 			return nil, fmt.Errorf("natsbroker: node %s did not answer the tunnel in time: %w", node, ctx.Err())
 		}
 		return nil, fmt.Errorf("natsbroker: cannot open a tunnel to node %s: %w", node, err)
@@ -174,10 +176,26 @@ func (b *Broker) Tunnel(ctx context.Context, node string, hello []byte) (net.Con
 	return t, nil
 }
 
-// acceptTunnel answers a request to open a tunnel to this node.
+// cancelTunnel tells node that this one gave up opening the tunnel whose
+// inbox is given, in case node accepted it too late. NATS delivers it after
+// the request, since both come from one connection to one subscription.
+func (b *Broker) cancelTunnel(node, inbox string) {
+	m := &nats.Msg{Subject: b.subjectTunnel(node), Header: nats.Header{}}
+	m.Header.Set(headerNode, b.nodeID)
+	m.Header.Set(headerTunnel, inbox)
+	m.Header.Set(headerCancel, "1")
+	_ = b.nc.PublishMsg(m)
+}
+
+// acceptTunnel answers a request to open a tunnel to this node, or closes
+// a tunnel whose opener gave up.
 func (b *Broker) acceptTunnel(m *nats.Msg) {
 	from := m.Header.Get(headerNode)
 	peer, ok := b.tunnelHeaders(m.Header)
+	if m.Header.Get(headerCancel) != "" {
+		b.tunnelCanceled(from, m.Header.Get(headerTunnel))
+		return
+	}
 	if m.Reply == "" || from == "" {
 		return
 	}
@@ -194,24 +212,28 @@ func (b *Broker) acceptTunnel(m *nats.Msg) {
 		refuse("the node is shutting down")
 		return
 	}
-	serve, why := b.node.AcceptTunnel(m.Data)
-	if serve == nil {
-		if why == "" {
-			why = "the node refused the tunnel"
-		}
-		refuse(why)
-		return
-	}
+	// Subscribed first: once the node accepts, serve owns the tunnel and
+	// must have it, even closed.
 	t, err := b.newTunnel(from)
 	if err != nil {
 		b.logThrottled("tunnel", "natsbroker: a tunnel from another node was refused", "node", from, "err", err)
 		refuse("the node cannot receive a tunnel now")
 		return
 	}
+	serve, why := b.node.AcceptTunnel(m.Data)
+	if serve == nil {
+		t.teardown()
+		if why == "" {
+			why = "the node refused the tunnel"
+		}
+		refuse(why)
+		return
+	}
 	t.connect(peer)
 	if !b.addTunnel(t) {
-		t.teardown()
+		t.finish(errBrokerClosed, errBrokerClosed, "", false)
 		refuse("the node is shutting down")
+		go serve(t)
 		return
 	}
 	r := &nats.Msg{Subject: m.Reply, Header: nats.Header{}}
@@ -220,6 +242,24 @@ func (b *Broker) acceptTunnel(m *nats.Msg) {
 		t.fail(fmt.Errorf("natsbroker: cannot answer a tunnel: %w", err))
 	}
 	go serve(t)
+}
+
+// tunnelCanceled closes the tunnel whose other end, at node, is at inbox:
+// its opener gave up waiting for the answer.
+func (b *Broker) tunnelCanceled(node, inbox string) {
+	var found *tunnel
+	b.tunMu.Lock()
+	for e := range b.tunnels {
+		if t, ok := e.(*tunnel); ok && t.node == node && t.peerInbox() == inbox {
+			found = t
+			break
+		}
+	}
+	b.tunMu.Unlock()
+	if found != nil {
+		err := fmt.Errorf("natsbroker: node %s gave up opening the tunnel before it was accepted: %w", node, io.ErrUnexpectedEOF)
+		found.finish(err, err, "", false)
+	}
 }
 
 // peerEnd is what a tunnel's request or reply says of its sender's end.
@@ -263,7 +303,7 @@ func (b *Broker) tunnelHere(hello []byte) (net.Conn, error) {
 	h := &pipeEnd{Conn: here, b: b}
 	if !b.addTunnel(h) {
 		here.Close()
-		there.Close()
+		go serve(there) // it owns there, which reads io.EOF
 		return nil, ErrClosed
 	}
 	go serve(there)
@@ -381,9 +421,9 @@ type tunnel struct {
 	done      chan struct{} // closed once ended
 
 	sendMu  sync.Mutex // sends are numbered in order
-	seq     uint64
-	sentEnd bool
-	hush    bool // the other end has ended: send nothing more
+	seq     uint64     // the number of the next message sent
+	sentEnd bool       // the end marker, or a message that NATS refused, was sent: nothing after it is of use
+	hush    bool       // the tunnel has ended: send nothing more
 
 	sentLately atomic.Bool  // something was sent since the last keepalive tick
 	silence    atomic.Int32 // keepalive ticks since something was received
@@ -431,6 +471,12 @@ func (t *tunnel) connect(e peerEnd) {
 	t.mu.Lock()
 	t.peer, t.peerWin = e.inbox, uint64(e.window)
 	t.mu.Unlock()
+}
+
+func (t *tunnel) peerInbox() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.peer
 }
 
 func (t *tunnel) isEnded() bool {

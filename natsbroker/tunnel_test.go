@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -28,6 +29,7 @@ type tunNode struct {
 	id       string
 	b        *natsbroker.Broker
 	refuse   string
+	wait     chan struct{} // if set, AcceptTunnel waits until it is closed
 	accepted chan accepted
 }
 
@@ -41,6 +43,9 @@ func (n *tunNode) ID() string                    { return n.id }
 func (n *tunNode) Deliver(wszero.Target, []byte) {}
 func (n *tunNode) Members(string) int            { return 0 }
 func (n *tunNode) AcceptTunnel(hello []byte) (func(net.Conn), string) {
+	if n.wait != nil {
+		<-n.wait
+	}
 	if n.refuse != "" {
 		return nil, n.refuse
 	}
@@ -275,6 +280,23 @@ func TestTunnelToUnknownNodeFailsAtOnce(t *testing.T) {
 
 	_, err = a.b.Tunnel(ctx, "not.a.node", nil)
 	require.ErrorContains(t, err, "not a node ID")
+}
+
+func TestTunnelGivenUpIsClosedAtTheNodeThatAcceptsItLate(t *testing.T) {
+	a, b := tunnelPair(t, nil, nil)
+	release := make(chan struct{})
+	b.wait = release // B takes its time to accept
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := a.b.Tunnel(ctx, b.id, []byte("late"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	close(release)
+	late := accept(t, b)
+	defer late.conn.Close()
+	// Closed at once, not after the keepalives (5 s) go unanswered.
+	err = readErr(t, late.conn)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.ErrorContains(t, err, "gave up")
 }
 
 func TestTunnelToItsOwnNode(t *testing.T) {
@@ -522,4 +544,96 @@ func BenchmarkTunnel(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestTunnelAcrossANATSRestartBreaksOrStaysWhole(t *testing.T) {
+	// With a short keepalive the silence while NATS is away breaks the
+	// tunnel; with a longer one the nodes reconnect first, and what NATS
+	// lost meanwhile breaks it.
+	for _, k := range []time.Duration{50 * time.Millisecond, time.Second} {
+		t.Run(k.String(), func(t *testing.T) { testTunnelAcrossANATSRestart(t, k) })
+	}
+}
+
+func testTunnelAcrossANATSRestart(t *testing.T, k time.Duration) {
+	ns := startNATS(t, -1)
+	url := ns.ClientURL()
+	keepalive := natsbroker.WithTunnelKeepalive(k)
+	a, b := startTunNode(t, url, "nodeA", keepalive), startTunNode(t, url, "nodeB", keepalive)
+	ca, cb := openTunnel(t, a, b, "hi")
+
+	// A writes a counting stream until the tunnel fails; B checks that
+	// what it reads is exactly its beginning, then an error that says the
+	// tunnel broke.
+	stop := make(chan struct{})
+	wrote := make(chan error, 1)
+	go func() {
+		var k byte
+		buf := make([]byte, 1000)
+		for {
+			for i := range buf {
+				buf[i] = k
+				k++
+			}
+			if _, err := ca.Write(buf); err != nil {
+				wrote <- err
+				return
+			}
+			select {
+			case <-stop:
+				wrote <- nil
+				return
+			default:
+			}
+		}
+	}()
+	read := make(chan error, 1)
+	var total int
+	go func() {
+		var k byte
+		buf := make([]byte, 4096)
+		for {
+			n, err := cb.Read(buf)
+			for _, c := range buf[:n] {
+				if c != k {
+					read <- errors.New("a byte is missing or out of order")
+					return
+				}
+				k++
+			}
+			total += n
+			if err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+
+	stopNATS(ns)
+	startNATS(t, portOf(t, url))
+	// Within the keepalive's bound the tunnel breaks, or it carries on
+	// whole: then a closing A gives B io.EOF after every byte.
+	var err error
+	select {
+	case err = <-read:
+	case <-time.After(5 * k): // past the keepalive's bound: still going
+	}
+	close(stop)
+	werr := within(t, "A's last Write", func() error { return <-wrote })
+	if err == nil {
+		if werr == nil {
+			require.NoError(t, ca.Close())
+		}
+		err = within(t, "B reading to the end", func() error { return <-read })
+	}
+	if errors.Is(err, io.EOF) {
+		require.NoError(t, werr, "the tunnel stayed whole")
+		t.Logf("the tunnel stayed whole: B read %d bytes", total)
+		return
+	}
+	require.ErrorIs(t, err, natsbroker.ErrTunnelBroken, "B read %d bytes", total)
+	if werr != nil {
+		require.ErrorIs(t, werr, natsbroker.ErrTunnelBroken)
+	}
+	t.Logf("the tunnel broke after %d bytes: %v", total, err)
 }
