@@ -155,8 +155,9 @@ func (s *Server) goodbye(c *Client) {
 }
 
 // awayList holds the clients that are away, so that there are never more
-// of them than WithMaxConnections allows connected clients: when one more
-// goes away, the one away the longest leaves.
+// of them than WithMaxConnections allows connected clients (or than its
+// default, when connections are not limited): when one more goes away,
+// the one away the longest leaves.
 type awayList struct {
 	mu      sync.Mutex
 	clients map[*Client]time.Time
@@ -170,7 +171,7 @@ func (a *awayList) add(s *Server, c *Client) {
 	}
 	a.clients[c] = time.Now()
 	var oldest *Client
-	if len(a.clients) > s.opts.maxConns {
+	if len(a.clients) > s.maxAway() {
 		var since time.Time
 		for o, t := range a.clients {
 			if oldest == nil || t.Before(since) {
@@ -183,6 +184,15 @@ func (a *awayList) add(s *Server, c *Client) {
 	if oldest != nil {
 		oldest.end(protocol.CloseGoingAway, "too many clients were away at once")
 	}
+}
+
+// maxAway is how many clients may be away at once: as many as may be
+// connected, or DefaultMaxConnections when that is not limited.
+func (s *Server) maxAway() int {
+	if s.opts.maxConns > 0 {
+		return s.opts.maxConns
+	}
+	return DefaultMaxConnections
 }
 
 // remove notes that c is no longer away.

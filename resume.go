@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/wszero/wszero/internal/protocol"
 )
 
@@ -16,9 +17,10 @@ import (
 func (s *Server) resumeOrStart(l *link, remote string, identity any) {
 	req, err := l.readResume()
 	var ne net.Error
+	var ce *websocket.CloseError
 	switch {
 	case err == nil:
-	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+	case errors.As(err, &ne), errors.As(err, &ce), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		l.abandon() // the connection failed before it said anything
 		return
 	default:

@@ -374,6 +374,18 @@ func TestTooManyAway(t *testing.T) {
 	require.Len(t, s.Clients(), 2)
 }
 
+// TestAwayWithoutAConnectionLimit: with connections not limited, clients
+// away are bounded by the default, and one away is not made to leave.
+func TestAwayWithoutAConnectionLimit(t *testing.T) {
+	s := New(quiet(), WithMaxConnections(0))
+	require.Equal(t, DefaultMaxConnections, s.maxAway())
+	c := offlineClient(s, "away")
+	c.session = &session{key: newSessionKey()}
+	s.away.add(s, c)
+	require.Equal(t, 1, s.away.len())
+	require.False(t, c.left, "the only client away stays")
+}
+
 // TestShutdownEndsAwaySessions: Shutdown runs the disconnect handler of
 // every away client, and does not wait for their windows.
 func TestShutdownEndsAwaySessions(t *testing.T) {
