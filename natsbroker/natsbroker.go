@@ -53,10 +53,12 @@
 // which a client uses to resume, through the node it reconnected to, the
 // session that another node holds. Opening is a NATS request to the node's
 // tunnel subject; its headers name the opener's node, the inbox where it
-// receives (from nats.Conn.NewInbox, so nats.CustomInboxPrefix applies)
-// and its window, and its data is the hello. The node answers with a
-// refusal (a Wszero-Refused header, and its words as data) or with its own
-// inbox and window. NATS's "no responders" means that no such node runs.
+// receives (from nats.Conn.NewInbox, so nats.CustomInboxPrefix applies),
+// its window and its keepalive interval, and its data is the hello. The
+// node answers with a refusal (a Wszero-Refused header, and its words as
+// data) or with its own inbox, window and interval. NATS's "no responders"
+// means that no such node runs. An opener that gives up waiting says so on
+// the same subject, and the node closes the tunnel if it accepted it late.
 //
 // Each message of a tunnel then starts with its kind (data, acknowledgement,
 // keepalive or end) and a sequence number, one count per direction. A
@@ -70,9 +72,10 @@
 // receiver acknowledges what it has read, and a Write waits (until its
 // deadline) while the other end holds a window's worth unread, like TCP.
 // An idle tunnel sends a keepalive every interval (WithTunnelKeepalive),
-// and breaks when the other end has said nothing for three: within four
-// intervals, 20 s by default, of a node vanishing without a word. Closing
-// a Broker closes its tunnels, and their other ends read io.EOF at once.
+// and breaks when the other end has said nothing for three of its
+// intervals: 20 s at most by default after a node vanishes without a word.
+// Closing a Broker closes its tunnels, and their other ends read io.EOF at
+// once.
 package natsbroker
 
 import (
