@@ -32,24 +32,23 @@ func (l *link) replaced() bool {
 	return l.send.replaced
 }
 
-// taken counts a numbered message the link's reader has taken from the
-// client, and every ackEvery messages tells the client how many, so that
-// it can let go of what it keeps to send again.
-func (l *link) taken() {
+// taken counts a numbered message of size bytes that the link's reader
+// has taken from the client, and every protocol.AckEvery messages (or
+// AckBytes) tells the client how many, so that it can let go of what it
+// keeps to send again.
+func (l *link) taken(size int) {
 	c := l.c
 	if !c.sessioned {
 		return
 	}
 	got := c.got.Add(1)
-	if l.reader.unacked++; l.reader.unacked >= ackEvery {
-		l.reader.unacked = 0
+	l.reader.unacked++
+	l.reader.unackedBytes += size
+	if l.reader.unacked >= protocol.AckEvery || l.reader.unackedBytes >= protocol.AckBytes {
+		l.reader.unacked, l.reader.unackedBytes = 0, 0
 		_ = c.enqueue(outFrame{kind: frameSession, data: protocol.AppendAck(nil, protocol.KeyGot, got)})
 	}
 }
-
-// ackEvery is how many messages the server takes from a session client
-// before it tells the client how many it has.
-const ackEvery = 32
 
 // acked lets go of what the client says it has received.
 func (c *Client) acked(seen uint64) {

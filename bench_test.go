@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // The benchmarks of the hot paths. Those without sockets measure wszero's
@@ -111,7 +112,7 @@ func BenchmarkBroadcastGroup(b *testing.B) {
 
 // BenchmarkBroadcastSessions is BenchmarkBroadcast to clients that speak
 // sessions, as the browser and Go clients do: each broadcast is also kept
-// for a resume, and each client acknowledges every ackEvery, which lets
+// for a resume, and each client acknowledges every protocol.AckEvery, which lets
 // it go (the acknowledging, done by the clients' readers, is timed too).
 func BenchmarkBroadcastSessions(b *testing.B) {
 	benchmarkFanOutWith(b, true, func(s *Server) func(Params) error {
@@ -149,7 +150,7 @@ func benchmarkFanOutWith(b *testing.B, sessions bool, setup func(s *Server) func
 				if err := broadcast(params); err != nil {
 					b.Fatal(err)
 				}
-				if sessions && i%ackEvery == ackEvery-1 {
+				if sessions && i%protocol.AckEvery == protocol.AckEvery-1 {
 					for _, c := range clients {
 						c.acked(uint64(64 + i + 1)) // all so far, the 64 that warmed the queues too
 					}

@@ -66,14 +66,15 @@ type link struct {
 // readerState is what a link's reader goroutine keeps from one message
 // to the next. Only that goroutine touches it, so it takes no lock.
 type readerState struct {
-	limiter     *rate.Limiter // nil without a rate limit
-	floodWindow monotime      // start of the second in which dropped is counted
-	dropped     int           // messages dropped by the rate limit in that second
-	draining    bool          // the reader only waits for the peer's close
-	heard       monotime      // when the peer last showed it is alive
-	readSet     monotime      // when the read deadline was last set
-	credit      int           // messages the rate limit lets through for the time the server kept the reader waiting
-	unacked     int           // messages taken since the last _ack told the peer how many
+	limiter      *rate.Limiter // nil without a rate limit
+	floodWindow  monotime      // start of the second in which dropped is counted
+	dropped      int           // messages dropped by the rate limit in that second
+	draining     bool          // the reader only waits for the peer's close
+	heard        monotime      // when the peer last showed it is alive
+	readSet      monotime      // when the read deadline was last set
+	credit       int           // messages the rate limit lets through for the time the server kept the reader waiting
+	unacked      int           // messages taken since the last _ack told the peer how many
+	unackedBytes int           // and their bytes
 }
 
 // sendQueue is what waits for a link's writer, and the writer's state.

@@ -154,6 +154,9 @@ func (s *Server) decodeFlat(data []byte) (in message, ok bool) {
 	if !plain {
 		return in, false
 	}
+	if string(inner) == protocol.OpAck && len(fields) == 2 && ref == nil {
+		return flatAck(fields)
+	}
 	h := s.handlerMap()[string(inner)]
 	if h == nil || protocol.IsServerRaised(h.op) {
 		return in, false
@@ -166,6 +169,20 @@ func (s *Server) decodeFlat(data []byte) (in message, ok bool) {
 		ref = bytes.Clone(ref) // data is the reader's, and reused
 	}
 	return message{h: h, op: h.op, arg: arg, ref: ref}, true
+}
+
+// flatAck decodes a session client's commonest message, {"op": "_ack",
+// "seen": n}, without the careful path's map: ok is false for anything
+// else, which the careful path explains.
+func flatAck(fields []binding.RawField) (message, bool) {
+	for _, f := range fields {
+		if string(f.Key) == protocol.KeySeen {
+			if seen, ok := protocol.Count(f.Value); ok {
+				return message{op: protocol.OpAck, seen: seen}, true
+			}
+		}
+	}
+	return message{}, false
 }
 
 // bindFlat binds fields for h. A panic in a parameter type's own

@@ -63,6 +63,17 @@ type preparedFrame struct {
 	wire []byte
 }
 
+// payload returns the frame's payload: what follows its header.
+func (pf *preparedFrame) payload() []byte {
+	switch pf.wire[1] {
+	case 126:
+		return pf.wire[4:]
+	case 127:
+		return pf.wire[10:]
+	}
+	return pf.wire[2:]
+}
+
 // maxHeader is the longest header of a frame from a server.
 const maxHeader = 10
 

@@ -127,7 +127,7 @@ func (l *link) readMessage(st *readState) bool {
 		// Dropped, yet taken: the client numbered it, and must not send
 		// it again after a resume.
 		if l.c.sessioned && !protocol.Unnumbered(s.decodeFrame(kind, mb.buf.Bytes()).op) {
-			l.taken()
+			l.taken(int(n))
 		}
 		return true
 	}
@@ -139,7 +139,7 @@ func (l *link) readMessage(st *readState) bool {
 	}
 	m := s.decodeFrame(kind, mb.buf.Bytes())
 	if !protocol.Unnumbered(m.op) {
-		l.taken()
+		l.taken(int(n))
 	} else if m.op == protocol.OpAck && m.problem == "" {
 		l.c.acked(m.seen)
 	}

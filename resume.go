@@ -149,7 +149,9 @@ func (s *Server) takeOver(l *link, req protocol.Resume, remote string) (*Client,
 	ss.key = newSessionKey() // a key works once
 	frames := make([]outFrame, 0, len(missed)+1)
 	frames = append(frames, sessionFrame(protocol.Session{ID: c.id, Key: ss.key.String(), Resumed: true, Missed: uint64(len(missed)), Got: c.got.Load()}))
-	frames = append(frames, missed...)
+	for _, pf := range missed {
+		frames = append(frames, outFrame{kind: frameText, data: pf.payload(), prepared: pf})
+	}
 	bytes := 0
 	for _, f := range frames {
 		bytes += len(f.data)

@@ -21,7 +21,7 @@ import (
 // Client.mu guards a session.
 type session struct {
 	key   sessionKey // the secret that resumes it; a new one after each resume
-	log   []outFrame // numbered frames from first on, not yet acknowledged
+	log   []*preparedFrame // numbered frames from first on, not yet acknowledged: a pointer each, the frame shared
 	head  int        // log[head:] is kept; what is before it is let go
 	first uint64     // the number of log[head]
 	bytes int        // in log[head:]
@@ -69,7 +69,11 @@ func (ss *session) next() uint64 { return ss.first + uint64(len(ss.log)-ss.head)
 // record keeps f, a numbered frame of size bytes, for a resume, letting go
 // of the oldest frames beyond the limits.
 func (ss *session) record(s *Server, f outFrame, size int) {
-	ss.log = append(ss.log, outFrame{kind: f.kind, data: f.data, prepared: f.prepared})
+	pf := f.prepared
+	if pf == nil {
+		pf = newPreparedFrame(f.data) // a message to this client alone
+	}
+	ss.log = append(ss.log, pf)
 	ss.bytes += size
 	total := s.resumeBytes.Add(int64(size))
 	lim := &s.opts
@@ -82,8 +86,8 @@ func (ss *session) record(s *Server, f outFrame, size int) {
 // drop lets go of the n oldest frames and returns their bytes.
 func (ss *session) drop(n int) int {
 	freed := 0
-	for _, f := range ss.log[ss.head : ss.head+n] {
-		freed += len(f.data)
+	for _, pf := range ss.log[ss.head : ss.head+n] {
+		freed += len(pf.payload())
 	}
 	clear(ss.log[ss.head : ss.head+n])
 	ss.head += n
@@ -125,7 +129,7 @@ func (ss *session) shrink() {
 
 // missedSince returns the frames from number seen on, for a resume, or
 // ok false when some of them are no longer kept.
-func (ss *session) missedSince(seen uint64) (frames []outFrame, ok bool) {
+func (ss *session) missedSince(seen uint64) (frames []*preparedFrame, ok bool) {
 	if seen < ss.first || seen < ss.cut || seen > ss.next() {
 		return nil, false
 	}

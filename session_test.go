@@ -296,11 +296,11 @@ func TestAcknowledgedMessagesAreLetGo(t *testing.T) {
 	}
 	require.Positive(t, s.resumeBytes.Load())
 	p.send(string(protocol.AppendAck(nil, protocol.KeySeen, 10)))
-	for range ackEvery {
+	for range protocol.AckEvery {
 		p.send(`{"op":"note"}`)
 	}
 	ack := p.expect(protocol.OpAck)
-	require.Equal(t, float64(ackEvery), ack["got"])
+	require.Equal(t, float64(protocol.AckEvery), ack["got"])
 	require.Zero(t, s.resumeBytes.Load(), "acknowledged, let go")
 	require.Zero(t, keptFor(c))
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wszero/wszero"
 	"github.com/wszero/wszero/internal/cutproxy"
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // resumePage records what it hears, each kind in order, and every "open"
@@ -577,7 +578,8 @@ func sameJSON(a, b string) bool {
 // testResumeProtocol checks the page's side of the session protocol
 // frame by frame, against a scripted server: the subprotocols it offers,
 // what it counts (a frame it cannot read or drops too; not _session,
-// _ping), its acknowledgements (1 s after the first message, or at 32),
+// _ping), its acknowledgements (1 s after the first message, or at
+// protocol.AckEvery),
 // the close code of a connection it gives up on (4000), _resume as the
 // first frame and nothing else before _session, what it sends again after
 // a resume and in which order, and a server's 1001, which ends the session.
@@ -662,17 +664,17 @@ func testResumeProtocol(t *testing.T, browser context.Context) {
 	c2.expect(`{"op":"note","n":1}`)
 	c2.expect(`{"op":"ask","n":21,"_ref":1}`)
 	c2.expect(`{"op":"note","n":2}`)
-	// 32 messages since the last _ack (the tick, a reply, 30 more ticks):
-	// the page says so at once, with the count at the 32nd (4 + 32 = 36),
-	// not a second after the first.
+	// protocol.AckEvery messages since the last _ack (the tick, a reply,
+	// and more ticks): the page says so at once, with the count at the
+	// last of them (4 + AckEvery), not a second after the first.
 	c2.send(`{"op":"_reply","_ref":1,"result":42}`)
-	for n := 3; n < 33; n++ {
+	for n := 3; n <= protocol.AckEvery; n++ {
 		c2.send(fmt.Sprintf(`{"op":"tick","n":%d}`, n))
 	}
-	c2.expect(`{"op":"_ack","seen":36}`)
+	c2.expect(fmt.Sprintf(`{"op":"_ack","seen":%d}`, 4+protocol.AckEvery))
 	p.waitEqual(`opens[1]`, map[string]any{"resumed": true, "missed": 1})
 	p.waitEqual(`asked`, 42)
-	p.waitEqual(`ticks`, sequence(33))
+	p.waitEqual(`ticks`, sequence(protocol.AckEvery+1))
 
 	// A server that closes with 1001 has ended the session: a call in
 	// flight rejects at once, and the page starts a new session.

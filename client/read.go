@@ -98,18 +98,18 @@ func (c *Conn) whyLost(err error, every time.Duration) *lostError {
 func (c *Conn) receive(ws *websocket.Conn, data []byte) (every time.Duration, said bool) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
-		c.sawNumbered(ws) // the server numbered it, whatever it holds
+		c.sawNumbered(ws, len(data)) // the server numbered it, whatever it holds
 		c.logThrottled(slog.LevelWarn, "client: the server sent a frame that is not a JSON object", "frame", binding.Shorten(string(data)))
 		return 0, false
 	}
 	var op string
 	if err := json.Unmarshal(raw[protocol.KeyOp], &op); err != nil {
-		c.sawNumbered(ws)
+		c.sawNumbered(ws, len(data))
 		c.logThrottled(slog.LevelWarn, `client: the server sent a message without a string "op"`, "frame", binding.Shorten(string(data)))
 		return 0, false
 	}
 	if !protocol.Unnumbered(op) {
-		c.sawNumbered(ws)
+		c.sawNumbered(ws, len(data))
 	}
 	// A wszero server writes one op, first. A frame with another later
 	// (however spelled) would choose its own handler, or answer a call.

@@ -43,6 +43,7 @@ type session struct {
 
 	seen     uint64      // numbered messages received: the reader's
 	ackedAt  uint64      // the seen last acknowledged
+	bytes    int         // in the numbered messages received since
 	ackTimer *time.Timer // acknowledges a few messages that came alone
 }
 
@@ -72,12 +73,9 @@ func (s *session) taken(got uint64) {
 	}
 }
 
-// ackEvery is how many numbered messages arrive before the Conn says so;
-// ackAfter is how long one that came alone waits to be acknowledged.
-const (
-	ackEvery = 32
-	ackAfter = time.Second
-)
+// ackAfter is how long a message that came alone waits to be
+// acknowledged; protocol.AckEvery and AckBytes say when at once.
+const ackAfter = protocol.AckAfterMillis * time.Millisecond
 
 // subprotocols are what a dial offers: sessions, and resuming one when
 // there is a session to resume.
@@ -129,10 +127,10 @@ func (c *Conn) greet(ctx context.Context, ws *websocket.Conn) (protocol.Session,
 	return s, nil
 }
 
-// sawNumbered counts a numbered message received on ws, and acknowledges
-// what has arrived every ackEvery messages, or ackAfter after one that
-// came alone.
-func (c *Conn) sawNumbered(ws *websocket.Conn) {
+// sawNumbered counts a numbered message of size bytes received on ws, and
+// acknowledges what has arrived every protocol.AckEvery messages (or
+// AckBytes), or ackAfter after one that came alone.
+func (c *Conn) sawNumbered(ws *websocket.Conn, size int) {
 	c.mu.Lock()
 	s := c.sess
 	if s == nil {
@@ -140,8 +138,9 @@ func (c *Conn) sawNumbered(ws *websocket.Conn) {
 		return
 	}
 	s.seen++
+	s.bytes += size
 	switch {
-	case s.seen-s.ackedAt >= ackEvery:
+	case s.seen-s.ackedAt >= protocol.AckEvery || s.bytes >= protocol.AckBytes:
 		c.mu.Unlock()
 		c.ack(ws)
 		return
@@ -169,7 +168,7 @@ func (c *Conn) ack(ws *websocket.Conn) {
 		s.ackTimer.Stop()
 		s.ackTimer = nil
 	}
-	s.ackedAt = s.seen
+	s.ackedAt, s.bytes = s.seen, 0
 	data := protocol.AppendAck(nil, protocol.KeySeen, s.seen)
 	c.mu.Unlock()
 	_ = c.writeLocked(ws, data)

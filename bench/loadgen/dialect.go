@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // Dialect is how a connection carries the application's messages. The
@@ -25,7 +27,7 @@ const (
 	SocketIO
 	// Session is wszero's protocol with sessions, as its browser and Go
 	// clients speak it: the subprotocol wszero.json, the server's _session
-	// frame first, and an _ack of the messages received every 32 of them,
+	// frame first, and an _ack of the messages received every 128 of them,
 	// so that the server lets go of what it keeps for a resume.
 	Session
 )
@@ -63,7 +65,7 @@ func (d Dialect) header() string {
 
 // ackEvery is how many numbered messages a Session connection receives
 // before it acknowledges them, as wszero's clients do.
-const ackEvery = 32
+const ackEvery = protocol.AckEvery
 
 // openSession reads the server's _session frame, the first of a session.
 func (c *Conn) openSession(r io.Reader) error {

@@ -47,6 +47,17 @@ func Unnumbered(op string) bool {
 	return false
 }
 
+// How often each side of a session says how many numbered messages it
+// has: every AckEvery of them, or once they hold AckBytes, or
+// AckAfterMillis after the first it has not yet acknowledged (a client;
+// the server acknowledges by count and bytes only). The other side keeps
+// what it sent until then, so these bound what it keeps.
+const (
+	AckEvery       = 128
+	AckBytes       = 256 << 10
+	AckAfterMillis = 1000
+)
+
 // The subprotocols a client offers in Sec-WebSocket-Protocol. A client
 // that offers SubprotocolJSON speaks sessions: the server answers with it,
 // and sends _session first. One that also offers SubprotocolResume sends
@@ -130,6 +141,7 @@ func TypeScript() string {
 	write("Key", "The keys the protocol adds to messages.", keys)
 	write("Subprotocol", "The subprotocols a session client offers.", subprotocols)
 	fmt.Fprintf(&b, "// CloseReconnecting is the close code of a connection dropped to open another.\nexport const CloseReconnecting = %d;\n\n", CloseReconnecting)
+	fmt.Fprintf(&b, "// Acknowledge every AckEvery numbered messages, AckBytes of them, or AckAfterMillis after the first.\nexport const AckEvery = %d;\nexport const AckBytes = %d;\nexport const AckAfterMillis = %d;\n\n", AckEvery, AckBytes, AckAfterMillis)
 	fmt.Fprintf(&b, "// ReservedPrefix starts the ops and keys that belong to wszero.\nexport const ReservedPrefix = %q;\n", ReservedPrefix)
 	return b.String()
 }

@@ -4,7 +4,7 @@
 // The public types are declared once, in wszero.d.ts, which is shipped as
 // the module's types; the code here is checked against them.
 import {
-  CloseReconnecting, KeyEvery, KeyFor, KeyGot, KeyID, KeyKey, KeyMissed, KeyMsg, KeyOp, KeyRef, KeyResult, KeyResumed, KeyScript, KeySeen, KeyWhy,
+  AckAfterMillis, AckBytes, AckEvery, CloseReconnecting, KeyEvery, KeyFor, KeyGot, KeyID, KeyKey, KeyMissed, KeyMsg, KeyOp, KeyRef, KeyResult, KeyResumed, KeyScript, KeySeen, KeyWhy,
   OpAck, OpError, OpEvalJS, OpPing, OpPong, OpReload, OpReply, OpResume, OpSession, SubprotocolJSON, SubprotocolResume,
 } from "./protocol";
 import type { CallOptions, ConnectionState, Handler, Message, StateDetail } from "./wszero";
@@ -29,10 +29,6 @@ const BACKOFF_CAP = 10000;
 const DEFAULT_PING_EVERY = 20000;
 /** A connection silent for this many pings' time is taken for dead. */
 const SILENCE_PINGS = 1.5;
-/** The page acknowledges what it received every this many messages… */
-const ACK_EVERY = 32;
-/** …or this many milliseconds after the first it has not acknowledged. */
-const ACK_AFTER = 1000;
 /** Close codes (RFC 6455): the page's own goodbye, and a server's that ends the session. */
 const CLOSE_NORMAL = 1000;
 const CLOSE_GOING_AWAY = 1001;
@@ -106,6 +102,7 @@ let ready = false;
 let seen = 0;
 /** How many of those the server has not been told of, and the timer that will tell it. */
 let unacked = 0;
+let unackedBytes = 0;
 let ackTimer: ReturnType<typeof setTimeout> | undefined;
 /** The numbered messages sent in the session that the server has not acknowledged, from number outboxFirst on. */
 let outbox: string[] = [];
@@ -308,7 +305,7 @@ function setState(next: ConnectionState, detail: StateDetail): void {
  */
 function newSession(next: { id: string; key: string } | null): void {
   session = next;
-  seen = unacked = outboxFirst = 0;
+  seen = unacked = unackedBytes = outboxFirst = 0;
   outbox = [];
   clearTimeout(ackTimer);
   ackTimer = undefined;
@@ -336,13 +333,14 @@ function acknowledged(got: unknown): void {
   outboxFirst += n;
 }
 
-/** received counts a numbered message, and tells the server every ACK_EVERY, or ACK_AFTER ms after the first. */
-function received(): void {
+/** received counts a numbered message of size characters, and tells the server every AckEvery (or AckBytes), or AckAfterMillis after the first. */
+function received(size: number): void {
   seen++;
   if (!session) return; // a session the server cannot resume keeps nothing to let go of
   unacked++;
-  if (unacked >= ACK_EVERY) sendAck();
-  else if (ackTimer === undefined) ackTimer = setTimeout(sendAck, ACK_AFTER);
+  unackedBytes += size;
+  if (unacked >= AckEvery || unackedBytes >= AckBytes) sendAck();
+  else if (ackTimer === undefined) ackTimer = setTimeout(sendAck, AckAfterMillis);
 }
 
 /** sendAck tells the server how many numbered messages have arrived, when it can hear it. */
@@ -350,7 +348,7 @@ function sendAck(): void {
   clearTimeout(ackTimer);
   ackTimer = undefined;
   if (!socket || !ready || !session || socket.readyState !== WebSocket.OPEN) return; // again once resumed
-  unacked = 0;
+  unacked = unackedBytes = 0;
   socket.send(JSON.stringify({ [KeyOp]: OpAck, [KeySeen]: seen }));
 }
 
@@ -402,7 +400,7 @@ function open(): void {
     const valid = parsed && opIsTheFirst(text, msg!);
     // The server numbered every frame but its session's and keepalive's
     // own: one the page cannot read or drops is counted all the same.
-    if (numbered && !(valid && UNNUMBERED.has(msg!.op))) received();
+    if (numbered && !(valid && UNNUMBERED.has(msg!.op))) received(text.length);
     if (!parsed) {
       console.error("wszero: the server sent something that is not JSON:", text);
       return;
@@ -458,7 +456,7 @@ function sessionBegins(s: WebSocket, msg: Message): void {
     for (const text of outbox) s.send(text);
     if (!session) outbox = [];
     begin(s, { resumed: true, missed });
-    if (unacked > 0 && ackTimer === undefined) ackTimer = setTimeout(sendAck, ACK_AFTER);
+    if (unacked > 0 && ackTimer === undefined) ackTimer = setTimeout(sendAck, AckAfterMillis);
     return;
   }
   // A new session: the calls sent in the old one will never be answered.

@@ -39,5 +39,10 @@ export const SubprotocolResume = "wszero.resume";
 // CloseReconnecting is the close code of a connection dropped to open another.
 export const CloseReconnecting = 4000;
 
+// Acknowledge every AckEvery numbered messages, AckBytes of them, or AckAfterMillis after the first.
+export const AckEvery = 128;
+export const AckBytes = 262144;
+export const AckAfterMillis = 1000;
+
 // ReservedPrefix starts the ops and keys that belong to wszero.
 export const ReservedPrefix = "_";
