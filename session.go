@@ -20,11 +20,11 @@ import (
 // says it has them; a resume sends those after the client's count again.
 // Client.mu guards a session.
 type session struct {
-	key   sessionKey // the secret that resumes it; a new one after each resume
+	key   sessionKey       // the secret that resumes it; a new one after each resume
 	log   []*preparedFrame // numbered frames from first on, not yet acknowledged: a pointer each, the frame shared
-	head  int        // log[head:] is kept; what is before it is let go
-	first uint64     // the number of log[head]
-	bytes int        // in log[head:]
+	head  int              // log[head:] is kept; what is before it is let go
+	first uint64           // the number of log[head]
+	bytes int              // in log[head:]
 	// cut is the number from which the log is whole: when limits made it
 	// let go of frames the client had not acknowledged, a resume from
 	// before cut cannot be.
