@@ -53,8 +53,8 @@ func Unnumbered(op string) bool {
 // the server acknowledges by count and bytes only). The other side keeps
 // what it sent until then, so these bound what it keeps.
 const (
-	AckEvery       = 128
-	AckBytes       = 256 << 10
+	AckEvery       = 256
+	AckBytes       = 512 << 10
 	AckAfterMillis = 1000
 )
 

@@ -158,6 +158,19 @@ export function close(): void {
   setState("closed", {});
 }
 
+// A page that is closed, reloaded or left says goodbye on purpose (1000),
+// so that the server ends its session at once instead of keeping it for a
+// resume that cannot come; a page the browser brings back from its
+// back-forward cache connects again, as a new client.
+if (typeof addEventListener === "function") {
+  addEventListener("pagehide", () => {
+    if (socket && !stopped) close();
+  });
+  addEventListener("pageshow", (event: PageTransitionEvent) => {
+    if (event.persisted && url !== null && stopped) connect(url);
+  });
+}
+
 /** ensureConnected connects to the default address unless connect() ran. */
 function ensureConnected(): void {
   if (url === null && !stopped) connect();

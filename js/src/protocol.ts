@@ -40,8 +40,8 @@ export const SubprotocolResume = "wszero.resume";
 export const CloseReconnecting = 4000;
 
 // Acknowledge every AckEvery numbered messages, AckBytes of them, or AckAfterMillis after the first.
-export const AckEvery = 128;
-export const AckBytes = 262144;
+export const AckEvery = 256;
+export const AckBytes = 524288;
 export const AckAfterMillis = 1000;
 
 // ReservedPrefix starts the ops and keys that belong to wszero.
