@@ -178,9 +178,7 @@ func (n brokerNode) Deliver(to Target, frame []byte) {
 		s.broadcastFrame(pm, frame)
 		return
 	}
-	for _, c := range s.members(to.Group, false) {
-		_ = c.enqueue(outFrame{kind: frameText, data: frame, prepared: pm})
-	}
+	s.deliverFrame(s.members(to.Group, false), nil, pm, frame)
 }
 
 // startBroker starts the server's broker; New calls it.
@@ -222,10 +220,7 @@ func (s *Server) newClientID() string {
 // to the broker, without waiting: if that client has gone, the message is
 // dropped there.
 func (s *Server) SendTo(clientID, op string, params any) error {
-	s.mu.RLock()
-	c := s.clients[clientID]
-	s.mu.RUnlock()
-	if c != nil {
+	if c := s.Client(clientID); c != nil {
 		return c.Send(op, params)
 	}
 	node := NodeOf(clientID)
@@ -240,6 +235,15 @@ func (s *Server) SendTo(clientID, op string, params any) error {
 		return fmt.Errorf("wszero: the message to %.60q could not be handed to the broker: %w", clientID, err)
 	}
 	return nil
+}
+
+// Client returns the client of this server whose ID is id, connected or
+// away (see Client.Away), or nil when it is not here: it left, or lives on
+// another node (SendTo reaches it there).
+func (s *Server) Client(id string) *Client {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.clients[id]
 }
 
 // CountMembers returns how many members group has on every node of the

@@ -27,9 +27,47 @@ func (s *Server) Broadcast(op string, params any) error {
 
 // broadcastFrame queues a prepared frame for every client.
 func (s *Server) broadcastFrame(pm *preparedFrame, data []byte) {
-	for _, c := range s.members("", true) {
-		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
+	s.deliverFrame(s.members("", true), nil, pm, data)
+}
+
+// deliverFrame queues a prepared frame for each of members but except
+// (nil: none).
+func (s *Server) deliverFrame(members []*Client, except *Client, pm *preparedFrame, data []byte) {
+	for _, c := range members {
+		if c != except {
+			_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
+		}
 	}
+}
+
+// BroadcastOthers sends {"op": op, …params} to every client but c, on
+// every node of the cluster with WithBroker: what a chat does with a
+// line its writer has shown already. Like Broadcast, it is encoded once
+// for everyone and never waits for a slow client.
+func (c *Client) BroadcastOthers(op string, params any) error {
+	s := c.server
+	pm, data, err := s.prepare(op, params)
+	if err != nil {
+		return err
+	}
+	s.deliverFrame(s.members("", true), c, pm, data)
+	return s.publish(Target{}, data) // c is this node's: the others have all their clients to reach
+}
+
+// BroadcastToOthers sends {"op": op, …params} to every member of group
+// but c, on every node of the cluster with WithBroker, as BroadcastTo
+// does; c need not be a member.
+func (c *Client) BroadcastToOthers(group, op string, params any) error {
+	s := c.server
+	if err := checkGroupName(group); err != nil {
+		return err
+	}
+	pm, data, err := s.prepare(op, params)
+	if err != nil {
+		return err
+	}
+	s.deliverFrame(s.members(group, false), c, pm, data)
+	return s.publish(Target{Group: group}, data)
 }
 
 // members returns a snapshot of every client (all) or of group's members,
@@ -84,9 +122,7 @@ func (s *Server) BroadcastTo(group, op string, params any) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range s.members(group, false) {
-		_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
-	}
+	s.deliverFrame(s.members(group, false), nil, pm, data)
 	return s.publish(Target{Group: group}, data)
 }
 

@@ -511,3 +511,65 @@ func TestParamsCannotChooseTheOp(t *testing.T) {
 	require.NoError(t, c.Send("after", nil))
 	require.Equal(t, "after", p.read()["op"], "nothing else was sent")
 }
+
+// TestBroadcastOthers: everyone but the sender hears it, and the sender
+// does not (the next message it reads is the one after).
+func TestBroadcastOthers(t *testing.T) {
+	s, ts := newTestServer(t)
+	connects := trackConnects(s)
+	s.On("say", func(c *Client, p struct{ Text string }) error {
+		return c.BroadcastOthers("said", Params{"text": p.Text})
+	})
+	s.On("team", func(c *Client, p struct{ Text string }) error {
+		return c.BroadcastToOthers("red", "team", Params{"text": p.Text})
+	})
+	var peers []*peer
+	var clients []*Client
+	for range 3 {
+		p, c := dialClient(t, ts, connects)
+		peers, clients = append(peers, p), append(clients, c)
+	}
+	require.NoError(t, clients[0].AddToGroup("red"))
+	require.NoError(t, clients[1].AddToGroup("red"))
+	peers[0].send(`{"op":"say","text":"hi"}`)
+	for _, p := range peers[1:] {
+		require.Equal(t, "hi", p.expect("said")["text"])
+	}
+	peers[0].send(`{"op":"team","text":"red only"}`)
+	require.Equal(t, "red only", peers[1].expect("team")["text"])
+	// The sender heard neither: the next thing it reads is this.
+	require.NoError(t, clients[0].Send("mark", nil))
+	require.Equal(t, "mark", peers[0].read()["op"])
+	// Nor did the client outside the group.
+	require.NoError(t, clients[2].Send("mark", nil))
+	require.Equal(t, "mark", peers[2].read()["op"])
+
+	require.ErrorContains(t, clients[0].BroadcastToOthers("_x", "team", nil), "reserved")
+	require.Error(t, clients[0].BroadcastOthers("_reply", nil))
+}
+
+// TestClientLookup: Client finds a client of this server by its ID, away
+// ones included, and nil for an ID that is not here.
+func TestClientLookup(t *testing.T) {
+	s, ts := newTestServer(t)
+	connects, disconnects := trackConnects(s), trackDisconnects(s)
+	p, c := dialClient(t, ts, connects)
+	require.Same(t, c, s.Client(c.ID()))
+	require.Nil(t, s.Client("nobody"))
+	require.NoError(t, p.conn.Close())
+	receive(t, disconnects, "disconnect")
+	require.Nil(t, s.Client(c.ID()), "a client that has left is not found")
+}
+
+// TestBroadcastOthersIsFramedOnce: the frame the others get is one,
+// shared; the sender's queue stays empty.
+func TestBroadcastOthersIsFramedOnce(t *testing.T) {
+	s := New(quiet())
+	cs := []*Client{fakeClient(s), fakeClient(s), fakeClient(s)}
+	require.NoError(t, cs[0].BroadcastOthers("news", Params{"n": 1}))
+	require.Empty(t, cs[0].link.send.frames)
+	require.Len(t, cs[1].link.send.frames, 1)
+	require.Len(t, cs[2].link.send.frames, 1)
+	require.NotNil(t, cs[1].link.send.frames[0].prepared)
+	require.Same(t, cs[1].link.send.frames[0].prepared, cs[2].link.send.frames[0].prepared)
+}
