@@ -114,3 +114,32 @@ func exampleServer() (url string, stop func()) {
 		ts.Close()
 	}
 }
+
+func ExampleWithOnSession() {
+	s := wszero.New(wszero.WithLogger(nil))
+	whoIs := make(chan string, 1)
+	s.On("connect", func(c *wszero.Client) { whoIs <- c.ID() })
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	defer s.Shutdown(context.Background())
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+
+	// After every connection: who this client is on the server, and, after
+	// a reconnection, whether it resumed (the same client, with what it
+	// missed) or not (a new one, and why).
+	sessions := make(chan client.Session, 1)
+	c, err := client.Dial(context.Background(), url,
+		client.WithReconnect(client.Reconnect{}),
+		client.WithOnSession(func(s client.Session) { sessions <- s }))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	first := <-sessions
+	fmt.Println("resumed:", first.Resumed)
+	fmt.Println("the server's ID for it:", first.ID == <-whoIs, c.ID() == first.ID)
+	// Output:
+	// resumed: false
+	// the server's ID for it: true true
+}
