@@ -73,7 +73,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		go s.resumeOrStart(l, r.RemoteAddr, identity)
 		return
 	}
-	c := s.newClient(l, r.RemoteAddr, identity, sessioned)
+	c := s.newClient(l, r.RemoteAddr, identity, sessioned, "")
 	registered := s.addClient(c)
 	// The 101 response goes out only now: once a client has seen it, it is
 	// in the server's list, and no broadcast can miss it. Should the write
@@ -85,7 +85,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.refuseLate(l)
 		return
 	}
-	s.start(c, l, "")
+	s.start(c, l)
 	go l.readLoop()
 }
 
@@ -114,8 +114,9 @@ func (s *Server) newLink(conn *websocket.Conn, bc *batchConn, ip string) *link {
 
 // newClient makes a new client, not yet registered, whose connection is
 // l. A sessioned client (one that spoke the session protocol's
-// subprotocol) gets a session, unless resuming is off.
-func (s *Server) newClient(l *link, remote string, identity any, sessioned bool) *Client {
+// subprotocol) gets a session, unless resuming is off, and its _session
+// frame is queued first (why says why a resume it asked for was refused).
+func (s *Server) newClient(l *link, remote string, identity any, sessioned bool, why string) *Client {
 	c := &Client{
 		id:        s.newClientID(),
 		server:    s,
@@ -125,8 +126,16 @@ func (s *Server) newClient(l *link, remote string, identity any, sessioned bool)
 		remote:    remote,
 		sessioned: sessioned,
 	}
+	key := ""
 	if sessioned && s.opts.resumeWindow > 0 {
 		c.session = &session{key: newSessionKey()}
+		key = c.session.key.String()
+	}
+	if sessioned {
+		// The first frame, queued before anything can reach the client
+		// (a broadcast as soon as it is registered): start's writer sends it.
+		f := sessionFrame(protocol.Session{ID: c.id, Key: key, Why: why})
+		l.send.frames, l.send.bytes = append(l.send.frames, f), len(f.data)
 	}
 	l.c = c
 	c.pingSlot = s.keep.slotForNewClient()
@@ -144,18 +153,16 @@ func (s *Server) refuseLate(l *link) {
 	}()
 }
 
-// start begins serving a client registered with connection l: it tells a
-// sessioned client who it is (why says why a resume it asked for was
-// refused), includes it in the keepalive and runs its connect handler.
+// start begins serving a client registered with connection l: it sends
+// a sessioned client its _session frame, includes it in the keepalive and
+// runs its connect handler.
 // The caller then runs l's reader.
-func (s *Server) start(c *Client, l *link, why string) {
-	if c.sessioned {
-		key := ""
-		if c.session != nil {
-			key = c.session.key.String()
-		}
-		_ = c.enqueue(sessionFrame(protocol.Session{ID: c.id, Key: key, Why: why}))
+func (s *Server) start(c *Client, l *link) {
+	c.mu.Lock()
+	if len(l.send.frames) > 0 {
+		l.startWriterLocked() // the _session frame newClient queued, and what came since
 	}
+	c.mu.Unlock()
 	l.handleControl()
 	s.startPing(c)
 	if h := s.handlerFor(protocol.OpConnect); h != nil {

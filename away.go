@@ -65,14 +65,26 @@ func (c *Client) acked(seen uint64) {
 // disconnect handler runs once the connection is closed, or at once when
 // it is away. end may be called more than once.
 func (c *Client) end(code int, reason string) {
+	c.endIf(code, reason, nil)
+}
+
+// endIf is end when cond, checked under c.mu in the same moment as the
+// end itself, holds (nil: always): a timer or a bound that decided on
+// what it saw a moment ago never ends a client that has resumed since.
+func (c *Client) endIf(code int, reason string, cond func() bool) {
 	s := c.server
 	c.mu.Lock()
-	if c.left {
+	if c.left || (cond != nil && !cond()) {
 		c.mu.Unlock()
 		return
 	}
 	c.left = true
 	l := c.link
+	if l != nil && l.send.replaced {
+		// A resume is taking the client over from l, whose end will not
+		// be the client's: the goodbye is said here.
+		l = nil
+	}
 	if ss := c.session; ss != nil {
 		if ss.away != nil {
 			ss.away.Stop()
@@ -102,6 +114,12 @@ func (c *Client) closeLink() {
 	}
 }
 
+// awayNow reports whether c is away, and away since the time gen names;
+// c.mu is held.
+func (c *Client) awayNow(gen uint64) bool {
+	return c.link == nil && !c.left && !c.resuming && c.session != nil && c.session.awayGen == gen
+}
+
 // linkEnded is called once the connection l is closed. When l was the
 // client's connection, the client leaves, or, when it may resume, is away.
 func (c *Client) linkEnded(l *link, reason string) {
@@ -113,10 +131,11 @@ func (c *Client) linkEnded(l *link, reason string) {
 	}
 	c.link = nil
 	left := c.left
+	var gen uint64
 	if !left {
 		ss := c.session
 		ss.awayGen++
-		gen := ss.awayGen
+		gen = ss.awayGen
 		ss.away = time.AfterFunc(s.opts.resumeWindow, func() { c.expire(gen) })
 	}
 	c.mu.Unlock()
@@ -127,20 +146,47 @@ func (c *Client) linkEnded(l *link, reason string) {
 	}
 	s.logger().Debug("wszero: client away; it may resume", "client", c.id, "reason", reason, "window", s.opts.resumeWindow)
 	if h := s.handlerFor(protocol.OpAway); h != nil {
-		s.submit(func() { s.invoke(c, message{h: h}) })
+		s.submit(func() {
+			// Only if it is still away by then, and told once: client_back
+			// runs only for a client_away that ran.
+			c.mu.Lock()
+			tell := c.awayNow(gen) && !c.session.awayTold
+			if tell {
+				c.session.awayTold = true
+			}
+			c.mu.Unlock()
+			if tell {
+				s.invoke(c, message{h: h})
+			}
+		})
 	}
-	s.away.add(s, c)
+	s.away.add(s, c, gen)
+}
+
+// toldBack runs the client_back handler of a client that resumed, when
+// its client_away handler ran.
+func (s *Server) toldBack(c *Client) {
+	h := s.handlerFor(protocol.OpBack)
+	if h == nil {
+		return
+	}
+	s.submit(func() {
+		c.mu.Lock()
+		tell := c.session != nil && c.session.awayTold && c.link != nil && !c.left
+		if tell {
+			c.session.awayTold = false
+		}
+		c.mu.Unlock()
+		if tell {
+			s.invoke(c, message{h: h})
+		}
+	})
 }
 
 // expire ends the session of a client that did not come back within the
 // resume window; gen names the time it went away.
 func (c *Client) expire(gen uint64) {
-	c.mu.Lock()
-	current := c.link == nil && !c.left && !c.resuming && c.session != nil && c.session.awayGen == gen
-	c.mu.Unlock()
-	if current {
-		c.end(protocol.CloseGoingAway, "it did not come back within the resume window")
-	}
+	c.endIf(protocol.CloseGoingAway, "it did not come back within the resume window", func() bool { return c.awayNow(gen) })
 }
 
 // goodbye runs the disconnect handler of a client that has left.
@@ -159,30 +205,46 @@ func (s *Server) goodbye(c *Client) {
 // the one away the longest leaves.
 type awayList struct {
 	mu      sync.Mutex
-	clients map[*Client]time.Time
+	clients map[*Client]awayEntry
 }
 
-// add notes that c is away, making the longest away leave when too many are.
-func (a *awayList) add(s *Server, c *Client) {
+// add notes that c is away since the time gen names, unless it is no
+// longer (it resumed, or left, meanwhile), making the longest away leave
+// when too many are.
+func (a *awayList) add(s *Server, c *Client, gen uint64) {
 	a.mu.Lock()
-	if a.clients == nil {
-		a.clients = make(map[*Client]time.Time)
+	c.mu.Lock() // the away list's lock comes first
+	still := c.awayNow(gen)
+	c.mu.Unlock()
+	if !still {
+		a.mu.Unlock()
+		return
 	}
-	a.clients[c] = time.Now()
+	if a.clients == nil {
+		a.clients = make(map[*Client]awayEntry)
+	}
+	a.clients[c] = awayEntry{since: time.Now(), gen: gen}
 	var oldest *Client
+	var oldestGen uint64
 	if len(a.clients) > s.maxAway() {
 		var since time.Time
-		for o, t := range a.clients {
-			if oldest == nil || t.Before(since) {
-				oldest, since = o, t
+		for o, e := range a.clients {
+			if oldest == nil || e.since.Before(since) {
+				oldest, since, oldestGen = o, e.since, e.gen
 			}
 		}
 		delete(a.clients, oldest)
 	}
 	a.mu.Unlock()
 	if oldest != nil {
-		oldest.end(protocol.CloseGoingAway, "too many clients were away at once")
+		oldest.endIf(protocol.CloseGoingAway, "too many clients were away at once", func() bool { return oldest.awayNow(oldestGen) })
 	}
+}
+
+// awayEntry is when a client went away, and which time it was.
+type awayEntry struct {
+	since time.Time
+	gen   uint64
 }
 
 // maxAway is how many clients may be away at once: as many as may be

@@ -40,13 +40,13 @@ func (s *Server) resumeOrStart(l *link, remote string, identity any) {
 	if err != nil {
 		why = err.Error()
 	}
-	c = s.newClient(l, remote, identity, true)
+	c = s.newClient(l, remote, identity, true, why)
 	if !s.addClient(c) {
 		s.refuseLate(l)
 		return
 	}
 	s.logger().Debug("wszero: a client could not resume, and starts anew", "client", c.id, "why", why)
-	s.start(c, l, why)
+	s.start(c, l)
 	l.readLoop()
 }
 
@@ -95,10 +95,11 @@ func (s *Server) takeOver(l *link, req protocol.Resume, remote string) (*Client,
 	if req.ID == "" {
 		return nil, whyUnknown
 	}
-	s.mu.RLock()
-	c := s.clients[req.ID]
-	s.mu.RUnlock()
+	c := s.Client(req.ID)
 	if c == nil {
+		// As long as a wrong key takes: the answer's time tells nothing
+		// either.
+		(&session{}).keyMatches(req.Key)
 		return nil, whyUnknown
 	}
 	c.mu.Lock()
@@ -125,15 +126,18 @@ func (s *Server) takeOver(l *link, req protocol.Resume, remote string) (*Client,
 		<-old.readerGone
 	}
 	c.mu.Lock()
+	if c.link == old {
+		c.link = nil // closed, its reader gone: the client has no connection now
+	}
 	missed, ok := ss.missedSince(req.Seen)
 	if ok {
 		ss.ack(s, req.Seen) // the client has what came before
 		missed, _ = ss.missedSince(req.Seen)
 	}
-	if c.left || !ok {
+	if left := c.left; left || !ok {
 		c.resuming = false
 		c.mu.Unlock()
-		if c.left {
+		if left {
 			return nil, whyUnknown
 		}
 		// It can never be resumed: it ends now, and the page starts anew.
@@ -165,10 +169,6 @@ func (s *Server) takeOver(l *link, req protocol.Resume, remote string) (*Client,
 	l.handleControl()
 	s.startPing(c)
 	s.logger().Debug("wszero: a client resumed its session", "client", c.id, "missed", len(missed), "was away", wasAway)
-	if wasAway {
-		if h := s.handlerFor(protocol.OpBack); h != nil {
-			s.submit(func() { s.invoke(c, message{h: h}) })
-		}
-	}
+	s.toldBack(c)
 	return c, ""
 }

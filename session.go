@@ -30,8 +30,9 @@ type session struct {
 	// before cut cannot be.
 	cut uint64
 
-	away    *time.Timer // ends the session when the resume window passes; nil while connected
-	awayGen uint64      // counts the times it went away, so that a late timer of an earlier time does nothing
+	away     *time.Timer // ends the session when the resume window passes; nil while connected
+	awayGen  uint64      // counts the times it went away, so that a late timer of an earlier time does nothing
+	awayTold bool        // the client_away handler ran for this time away: client_back is owed
 }
 
 // sessionKey is 128 random bits; a client sees them as 22 URL-safe

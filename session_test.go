@@ -380,8 +380,9 @@ func TestAwayWithoutAConnectionLimit(t *testing.T) {
 	s := New(quiet(), WithMaxConnections(0))
 	require.Equal(t, DefaultMaxConnections, s.maxAway())
 	c := offlineClient(s, "away")
-	c.session = &session{key: newSessionKey()}
-	s.away.add(s, c)
+	c.session = &session{key: newSessionKey(), awayGen: 1}
+	c.link = nil // away
+	s.away.add(s, c, 1)
 	require.Equal(t, 1, s.away.len())
 	require.False(t, c.left, "the only client away stays")
 }
@@ -432,3 +433,53 @@ func TestSessionKeyHasOneSpelling(t *testing.T) {
 }
 
 const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// TestRefusedTakeoverSaysGoodbye: a resume over a connection the server
+// still holds that cannot be granted (more was missed than kept) ends the
+// session with its disconnect handler, and Shutdown does not wait for
+// ever for it.
+func TestRefusedTakeoverSaysGoodbye(t *testing.T) {
+	s := New(quiet(), WithResumeBuffer(5, 1<<20, 1<<30))
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	connects, disconnects := trackConnects(s), trackDisconnects(s)
+	p, _ := dialSession(t, ts, nil)
+	c := receive(t, connects, "connect")
+	for i := range 6 {
+		require.NoError(t, c.Send("n", Params{"n": i}))
+	}
+	_, first := dialSession(t, ts, p) // seen 0: the first was let go
+	require.Equal(t, false, first["resumed"])
+	require.Same(t, c, receive(t, disconnects, "disconnect"))
+	receive(t, connects, "connect of the new one")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	require.NoError(t, s.Shutdown(ctx))
+}
+
+// TestSessionComesFirstWhileBroadcasting: a client that connects while
+// broadcasts stream hears _session before any of them.
+func TestSessionComesFirstWhileBroadcasting(t *testing.T) {
+	s, ts := newTestServer(t)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = s.Broadcast("tick", nil)
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for range 100 {
+		d := *websocket.DefaultDialer
+		d.Subprotocols = []string{protocol.SubprotocolJSON}
+		p := dialURL(t, &d, wsURL(ts, "/ws"), nil)
+		require.Equal(t, protocol.OpSession, p.read()["op"])
+		p.conn.Close()
+	}
+}
