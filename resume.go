@@ -162,6 +162,12 @@ func (s *Server) takeOver(l *link, req protocol.Resume, remote string) (*Client,
 	}
 	l.c = c
 	l.send.frames, l.send.bytes = frames, bytes
+	if got := c.got.Load(); req.Sent > got && l.reader.limiter != nil {
+		// What the client sends again now was sent, and paid for, before
+		// the drop: the rate limit lets it through.
+		// At most a burst more: no more than a new connection gets.
+		l.reader.credit = int(min(req.Sent-got, uint64(s.opts.rateBurst)))
+	}
 	c.link, c.addr, c.remote, c.resuming = l, l.ip, remote, false
 	l.startWriterLocked()
 	c.mu.Unlock()

@@ -27,6 +27,7 @@ type sessionPeer struct {
 	*peer
 	id, key string
 	seen    uint64
+	sent    uint64 // what a resume says it sent
 }
 
 // dialSession opens a session connection; with resume set, it resumes
@@ -42,7 +43,7 @@ func dialSession(t testing.TB, ts *httptest.Server, resume *sessionPeer) (*sessi
 	require.Equal(t, protocol.SubprotocolJSON, p.conn.Subprotocol(), "the server answers with the subprotocol")
 	sp := &sessionPeer{peer: p}
 	if resume != nil {
-		p.send(map[string]any{"op": protocol.OpResume, "id": resume.id, "key": resume.key, "seen": resume.seen})
+		p.send(map[string]any{"op": protocol.OpResume, "id": resume.id, "key": resume.key, "seen": resume.seen, "sent": resume.sent})
 		sp.seen = resume.seen
 	}
 	first := p.read()
@@ -481,5 +482,32 @@ func TestSessionComesFirstWhileBroadcasting(t *testing.T) {
 		p := dialURL(t, &d, wsURL(ts, "/ws"), nil)
 		require.Equal(t, protocol.OpSession, p.read()["op"])
 		p.conn.Close()
+	}
+}
+
+// TestResumeLetsTheResentThroughTheRateLimit: what a client sends again
+// after a resume was sent before the drop; the rate limit does not drop it
+// (a burst's worth at most), and the server says what it took.
+func TestResumeLetsTheResentThroughTheRateLimit(t *testing.T) {
+	s, ts := newTestServer(t, WithRateLimit(1, 5))
+	connects := trackConnects(s)
+	away := make(chan *Client, 1)
+	s.On(protocol.OpAway, func(c *Client) { away <- c })
+	got := make(chan float64, 100)
+	s.On("note", func(c *Client, p struct{ N float64 }) { got <- p.N })
+	p, _ := dialSession(t, ts, nil)
+	receive(t, connects, "connect")
+	p.drop()
+	receive(t, away, "client_away")
+	// Five notes the server never received (lost with the connection),
+	// sent again at once, on top of a burst the new link has of its own.
+	q, first := dialSession(t, ts, &sessionPeer{id: p.id, key: p.key, sent: 5})
+	require.Equal(t, true, first["resumed"])
+	require.Equal(t, float64(0), first["got"])
+	for i := range 10 {
+		q.send(fmt.Sprintf(`{"op":"note","n":%d}`, i))
+	}
+	for i := range 10 {
+		require.Equal(t, float64(i), receive(t, got, "note"))
 	}
 }

@@ -326,7 +326,7 @@ func (c *Conn) resume(ws *websocket.Conn, sess protocol.Session) bool {
 			c.sess.keep(m.data, m.ref)
 		}
 	}
-	kept := c.sess != nil
+	kept := c.sess != nil && c.sess.key != "" // as write has it: a session that cannot resume keeps nothing
 	c.mu.Unlock()
 	for _, m := range again {
 		if c.writeLocked(ws, m.data) != nil {

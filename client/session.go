@@ -104,7 +104,8 @@ func (c *Conn) greet(ctx context.Context, ws *websocket.Conn) (protocol.Session,
 	defer ws.SetReadDeadline(time.Time{})
 	if offered := c.subprotocols(); len(offered) == 2 {
 		c.mu.Lock()
-		data, _ := json.Marshal(map[string]any{protocol.KeyOp: protocol.OpResume, protocol.KeyID: c.sess.id, protocol.KeyKey: c.sess.key, protocol.KeySeen: c.sess.seen})
+		data, _ := json.Marshal(map[string]any{protocol.KeyOp: protocol.OpResume, protocol.KeyID: c.sess.id, protocol.KeyKey: c.sess.key,
+			protocol.KeySeen: c.sess.seen, protocol.KeySent: c.sess.next})
 		c.mu.Unlock()
 		_ = ws.SetWriteDeadline(deadline)
 		if err := ws.WriteMessage(websocket.TextMessage, data); err != nil {
@@ -160,13 +161,13 @@ func (c *Conn) ack(ws *websocket.Conn) {
 	if ws == nil {
 		ws = c.ws
 	}
+	if s != nil && s.ackTimer != nil {
+		s.ackTimer.Stop()
+		s.ackTimer = nil // armed again by the next message, or by the resume
+	}
 	if s == nil || ws == nil || c.closed {
 		c.mu.Unlock()
 		return
-	}
-	if s.ackTimer != nil {
-		s.ackTimer.Stop()
-		s.ackTimer = nil
 	}
 	s.ackedAt, s.bytes = s.seen, 0
 	data := protocol.AppendAck(nil, protocol.KeySeen, s.seen)
@@ -198,6 +199,10 @@ func (c *Conn) startSessionLocked(s protocol.Session, why *lostError) (again []n
 	if c.sess != nil && s.Resumed {
 		c.sess.key = s.Key
 		c.sess.taken(s.Got)
+		if c.sess.seen > c.sess.ackedAt && c.sess.ackTimer == nil {
+			// What arrived before the drop and was not acknowledged yet.
+			c.sess.ackTimer = time.AfterFunc(ackAfter, func() { c.ack(nil) })
+		}
 		return c.sess.outbox
 	}
 	if c.sess != nil {

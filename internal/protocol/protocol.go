@@ -84,6 +84,7 @@ const (
 	KeyMissed  = "missed"  // _session: how many messages follow that were sent while the client was away
 	KeyGot     = "got"     // _session, _ack from the server: how many numbered messages the server has taken
 	KeySeen    = "seen"    // _resume, _ack from the client: how many numbered messages the client has received
+	KeySent    = "sent"    // _resume: how many numbered messages the client has sent in the session
 	KeyWhy     = "why"     // _session: why a resume was refused
 )
 
@@ -118,7 +119,7 @@ var (
 		{"Op", KeyOp}, {"Ref", KeyRef}, {"Result", KeyResult}, {"Msg", KeyMsg},
 		{"For", KeyFor}, {"Every", KeyEvery}, {"Script", KeyScript},
 		{"ID", KeyID}, {"Key", KeyKey}, {"Resumed", KeyResumed}, {"Missed", KeyMissed},
-		{"Got", KeyGot}, {"Seen", KeySeen}, {"Why", KeyWhy},
+		{"Got", KeyGot}, {"Seen", KeySeen}, {"Sent", KeySent}, {"Why", KeyWhy},
 	}
 	subprotocols = []constant{{"JSON", SubprotocolJSON}, {"Resume", SubprotocolResume}}
 )

@@ -15,6 +15,7 @@ type Resume struct {
 	ID   string
 	Key  string
 	Seen uint64
+	Sent uint64 // how many numbered messages it has sent: those from the server's got on come again (0 when it does not say)
 }
 
 // MaxResumeFrame bounds the first frame of a connection that resumes, in
@@ -51,6 +52,11 @@ func ParseResume(data []byte) (Resume, error) {
 		return Resume{}, fmt.Errorf("%s needs %q, how many messages arrived, a whole number", OpResume, KeySeen)
 	}
 	r.Seen = seen
+	if raw, ok := raw[KeySent]; ok {
+		if r.Sent, ok = Count(raw); !ok {
+			return Resume{}, fmt.Errorf("%s: %q is how many messages the client sent, a whole number", OpResume, KeySent)
+		}
+	}
 	return r, nil
 }
 

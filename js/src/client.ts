@@ -4,8 +4,8 @@
 // The public types are declared once, in wszero.d.ts, which is shipped as
 // the module's types; the code here is checked against them.
 import {
-  AckAfterMillis, AckBytes, AckEvery, CloseReconnecting, KeyEvery, KeyFor, KeyGot, KeyID, KeyKey, KeyMissed, KeyMsg, KeyOp, KeyRef, KeyResult, KeyResumed, KeyScript, KeySeen, KeyWhy,
-  OpAck, OpError, OpEvalJS, OpPing, OpPong, OpReload, OpReply, OpResume, OpSession, SubprotocolJSON, SubprotocolResume,
+  AckAfterMillis, AckBytes, AckEvery, CloseReconnecting, KeyEvery, KeyFor, KeyGot, KeyID, KeyKey, KeyMissed, KeyMsg, KeyOp, KeyRef, KeyResult, KeyResumed, KeyScript, KeySeen, KeySent, KeyWhy,
+  OpAck, OpError, OpEvalJS, OpPing, OpPong, OpReload, OpReply, OpResume, OpSession, ReservedPrefix, SubprotocolJSON, SubprotocolResume,
 } from "./protocol";
 import type { CallOptions, ConnectionState, Handler, Message, StateDetail } from "./wszero";
 export type { CallOptions, ConnectionState, Handler, Message, StateDetail };
@@ -182,6 +182,10 @@ export function send_message(msg: Message): void {
     console.error('wszero: send_message needs an object with an "op", like send_message({op: "hello"}); got', msg);
     return;
   }
+  if (msg.op.startsWith(ReservedPrefix)) {
+    console.error(`wszero: "${msg.op}": ops starting with "${ReservedPrefix}" belong to the wszero protocol; choose a name without the "${ReservedPrefix}"`);
+    return;
+  }
   let text: string;
   try {
     text = JSON.stringify(msg);
@@ -230,6 +234,10 @@ export function call<T = unknown>(op: string, params?: Record<string, unknown>, 
   return new Promise<T>((resolve, reject) => {
     if (typeof op !== "string" || op === "") {
       reject(new CallError('call needs an op, like call("add", {a: 1, b: 2})', String(op)));
+      return;
+    }
+    if (op.startsWith(ReservedPrefix)) {
+      reject(new CallError(`"${op}": ops starting with "${ReservedPrefix}" belong to the wszero protocol; choose a name without the "${ReservedPrefix}"`, op));
       return;
     }
     const ref = nextRef++;
@@ -397,7 +405,8 @@ function open(): void {
       return;
     }
     numbered = true;
-    if (resume) s.send(JSON.stringify({ [KeyOp]: OpResume, [KeyID]: resume.id, [KeyKey]: resume.key, [KeySeen]: seen }));
+    // sent: what follows from the server's got on comes again, and the rate limit lets it through.
+    if (resume) s.send(JSON.stringify({ [KeyOp]: OpResume, [KeyID]: resume.id, [KeyKey]: resume.key, [KeySeen]: seen, [KeySent]: outboxFirst + outbox.length }));
     // Nothing more until the server's _session says who the page is.
   };
   s.onmessage = (event) => {

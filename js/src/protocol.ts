@@ -30,6 +30,7 @@ export const KeyResumed = "resumed";
 export const KeyMissed = "missed";
 export const KeyGot = "got";
 export const KeySeen = "seen";
+export const KeySent = "sent";
 export const KeyWhy = "why";
 
 // The subprotocols a session client offers.
