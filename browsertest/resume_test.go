@@ -654,7 +654,8 @@ func testResumeProtocol(t *testing.T, browser context.Context) {
 	if !slices.Equal(c2.offered, []string{"wszero.json", "wszero.resume"}) {
 		t.Errorf("the resuming connection offered %v, want [wszero.json wszero.resume]", c2.offered)
 	}
-	c2.expect(`{"op":"_resume","id":"page-1","key":"k1","seen":4}`)
+	// sent: note 0, note 1 and the call were numbered 0 to 2.
+	c2.expect(`{"op":"_resume","id":"page-1","key":"k1","seen":4,"sent":3}`)
 	select {
 	case f := <-c2.frames:
 		t.Fatalf("the page sent %s before the server's _session", f)
