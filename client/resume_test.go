@@ -1,17 +1,21 @@
 package client_test
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wszero/wszero"
 	"github.com/wszero/wszero/client"
 	"github.com/wszero/wszero/internal/cutproxy"
+	"github.com/wszero/wszero/internal/protocol"
 )
 
 // app is the server side of the resume tests: a client joins a team, and
@@ -287,4 +291,55 @@ func TestResumeAfterServerRestart(t *testing.T) {
 	require.False(t, again.Resumed)
 	require.NotEqual(t, first.ID, again.ID)
 	require.Len(t, b.s.Clients(), 1)
+}
+
+// TestTimedAckAfterAReconnect: messages that arrived just before a drop,
+// too few to be acknowledged at once, are acknowledged after the resume
+// by the timer, even when the timer came due while the Conn was
+// disconnected (it used to stop timed acks for good).
+func TestTimedAckAfterAReconnect(t *testing.T) {
+	acks := make(chan string, 4)
+	var conns atomic.Int32
+	var wg sync.WaitGroup
+	up := websocket.Upgrader{Subprotocols: []string{protocol.SubprotocolJSON}}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1)
+		defer wg.Done()
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if conns.Add(1) == 1 {
+			_ = conn.WriteMessage(websocket.TextMessage, protocol.AppendSession(nil, protocol.Session{ID: "c1", Key: "k1"}))
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"op":"tick"}`))
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"op":"tick"}`))
+			conn.UnderlyingConn().Close() // the network fails
+			return
+		}
+		if _, data, err := conn.ReadMessage(); err != nil || !strings.Contains(string(data), protocol.OpResume) {
+			return
+		}
+		_ = conn.WriteMessage(websocket.TextMessage, protocol.AppendSession(nil, protocol.Session{ID: "c1", Key: "k2", Resumed: true}))
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			if strings.Contains(string(data), protocol.OpAck) {
+				acks <- string(data)
+			}
+		}
+	}))
+	t.Cleanup(func() { ts.Close(); wg.Wait() })
+	// The reconnection waits 1.5 to 3 s: the ack timer (1 s) comes due
+	// while disconnected.
+	dial(t, wsURL(ts), client.WithReconnect(client.Reconnect{MinDelay: 3 * time.Second, MaxDelay: 3 * time.Second}),
+		client.WithHandler("tick", func() {}))
+	select {
+	case ack := <-acks:
+		require.JSONEq(t, `{"op":"_ack","seen":2}`, ack)
+	case <-time.After(3*time.Second + 2*time.Second + testTimeout):
+		t.Fatal("what arrived before the drop was never acknowledged")
+	}
 }
