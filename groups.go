@@ -17,12 +17,39 @@ import (
 // and a slow client never delays the others. params takes the same forms
 // as in Client.Send.
 func (s *Server) Broadcast(op string, params any) error {
+	return s.fanOut(Target{}, nil, op, params)
+}
+
+// BroadcastOthers sends {"op": op, …params} to every client but c, on
+// every node of the cluster with WithBroker: what a chat does with a
+// line its writer has shown already. Like Broadcast, it is encoded once
+// for everyone and never waits for a slow client.
+func (c *Client) BroadcastOthers(op string, params any) error {
+	return c.server.fanOut(Target{}, c, op, params)
+}
+
+// BroadcastToOthers sends {"op": op, …params} to every member of group
+// but c, on every node of the cluster with WithBroker, as BroadcastTo
+// does; c need not be a member.
+func (c *Client) BroadcastToOthers(group, op string, params any) error {
+	if err := checkGroupName(group); err != nil {
+		return err
+	}
+	return c.server.fanOut(Target{Group: group}, c, op, params)
+}
+
+// fanOut encodes and frames {"op": op, …params} once, queues it for this
+// server's clients that to names (everyone, or the members of a group
+// whose name the caller has checked) but except (nil: none), and hands it
+// to the other nodes. except is always this node's client: the other
+// nodes deliver to all theirs.
+func (s *Server) fanOut(to Target, except *Client, op string, params any) error {
 	pm, data, err := s.prepare(op, params)
 	if err != nil {
 		return err
 	}
-	s.broadcastFrame(pm, data)
-	return s.publish(Target{}, data)
+	s.deliverFrame(s.members(to.Group, to.Group == ""), except, pm, data)
+	return s.publish(to, data)
 }
 
 // broadcastFrame queues a prepared frame for every client.
@@ -38,36 +65,6 @@ func (s *Server) deliverFrame(members []*Client, except *Client, pm *preparedFra
 			_ = c.enqueue(outFrame{kind: frameText, data: data, prepared: pm})
 		}
 	}
-}
-
-// BroadcastOthers sends {"op": op, …params} to every client but c, on
-// every node of the cluster with WithBroker: what a chat does with a
-// line its writer has shown already. Like Broadcast, it is encoded once
-// for everyone and never waits for a slow client.
-func (c *Client) BroadcastOthers(op string, params any) error {
-	s := c.server
-	pm, data, err := s.prepare(op, params)
-	if err != nil {
-		return err
-	}
-	s.deliverFrame(s.members("", true), c, pm, data)
-	return s.publish(Target{}, data) // c is this node's: the others have all their clients to reach
-}
-
-// BroadcastToOthers sends {"op": op, …params} to every member of group
-// but c, on every node of the cluster with WithBroker, as BroadcastTo
-// does; c need not be a member.
-func (c *Client) BroadcastToOthers(group, op string, params any) error {
-	s := c.server
-	if err := checkGroupName(group); err != nil {
-		return err
-	}
-	pm, data, err := s.prepare(op, params)
-	if err != nil {
-		return err
-	}
-	s.deliverFrame(s.members(group, false), c, pm, data)
-	return s.publish(Target{Group: group}, data)
 }
 
 // members returns a snapshot of every client (all) or of group's members,
@@ -118,12 +115,7 @@ func (s *Server) BroadcastTo(group, op string, params any) error {
 	if err := checkGroupName(group); err != nil {
 		return err
 	}
-	pm, data, err := s.prepare(op, params)
-	if err != nil {
-		return err
-	}
-	s.deliverFrame(s.members(group, false), nil, pm, data)
-	return s.publish(Target{Group: group}, data)
+	return s.fanOut(Target{Group: group}, nil, op, params)
 }
 
 // Members returns the clients in group on this server, in the order they

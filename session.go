@@ -25,10 +25,6 @@ type session struct {
 	head  int              // log[head:] is kept; what is before it is let go
 	first uint64           // the number of log[head]
 	bytes int              // in log[head:]
-	// cut is the number from which the log is whole: when limits made it
-	// let go of frames the client had not acknowledged, a resume from
-	// before cut cannot be.
-	cut uint64
 
 	away     *time.Timer // ends the session when the resume window passes; nil while connected
 	awayGen  uint64      // counts the times it went away, so that a late timer of an earlier time does nothing
@@ -80,7 +76,6 @@ func (ss *session) record(s *Server, f outFrame, size int) {
 	lim := &s.opts
 	for n := len(ss.log) - ss.head; n > 0 && (n > lim.resumeMessages || ss.bytes > lim.resumeBytes || total > lim.resumeServerBytes); n-- {
 		total = s.resumeBytes.Add(-int64(ss.drop(1)))
-		ss.cut = ss.first
 	}
 }
 
@@ -131,7 +126,7 @@ func (ss *session) shrink() {
 // missedSince returns the frames from number seen on, for a resume, or
 // ok false when some of them are no longer kept.
 func (ss *session) missedSince(seen uint64) (frames []*preparedFrame, ok bool) {
-	if seen < ss.first || seen < ss.cut || seen > ss.next() {
+	if seen < ss.first || seen > ss.next() { // before first: let go of, acknowledged or past the limits
 		return nil, false
 	}
 	return ss.log[ss.head+int(seen-ss.first):], true
