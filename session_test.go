@@ -71,35 +71,62 @@ func (p *sessionPeer) next() map[string]any {
 // drop breaks the connection without a close frame, as a network does.
 func (p *sessionPeer) drop() { p.conn.UnderlyingConn().Close() }
 
+// sessionServer is a test server that reports its clients' connect,
+// disconnect and client_away.
+type sessionServer struct {
+	*Server
+	ts                          *httptest.Server
+	connects, disconnects, away <-chan *Client
+}
+
+func newSessionServer(t testing.TB, opts ...Option) *sessionServer {
+	s, ts := newTestServer(t, opts...)
+	away := make(chan *Client, 16)
+	s.On(protocol.OpAway, func(c *Client) { away <- c })
+	return &sessionServer{Server: s, ts: ts, connects: trackConnects(s), disconnects: trackDisconnects(s), away: away}
+}
+
+// connect opens a session connection, and returns it with the server's
+// client for it.
+func (s *sessionServer) connect(t testing.TB) (*sessionPeer, *Client) {
+	t.Helper()
+	p, _ := dialSession(t, s.ts, nil)
+	return p, receive(t, s.connects, "connect")
+}
+
+// drop breaks p's connection, as a network does, and returns the client
+// once the server has it away.
+func (s *sessionServer) drop(t testing.TB, p *sessionPeer) *Client {
+	t.Helper()
+	p.drop()
+	return receive(t, s.away, "client_away")
+}
+
 func TestSessionFirstMessage(t *testing.T) {
-	s, ts := newTestServer(t)
-	connects := trackConnects(s)
-	p, first := dialSession(t, ts, nil)
-	c := receive(t, connects, "connect")
+	s := newSessionServer(t)
+	p, first := dialSession(t, s.ts, nil)
+	c := receive(t, s.connects, "connect")
 	require.Equal(t, c.ID(), first["id"])
 	require.Equal(t, false, first["resumed"])
 	require.Len(t, p.key, 22, "128 bits, base64url")
 	require.NotContains(t, p.key, c.ID())
-	_, again := dialSession(t, ts, nil)
+	_, again := dialSession(t, s.ts, nil)
 	require.NotEqual(t, p.key, again["key"], "every session has its own key")
 
 	// A plain WebSocket client hears nothing of sessions.
-	plain := dial(t, ts)
+	plain := dial(t, s.ts)
 	require.Equal(t, "", plain.conn.Subprotocol())
 	s.On("hi", func(c *Client) string { return "hello" })
 	require.Equal(t, "hello", plain.call(1, map[string]any{"op": "hi"})["result"])
 }
 
 func TestResumeKeepsTheClientAndWhatItMissed(t *testing.T) {
-	s, ts := newTestServer(t)
-	connects, disconnects := trackConnects(s), trackDisconnects(s)
-	away, back := make(chan *Client, 4), make(chan *Client, 4)
-	s.On(protocol.OpAway, func(c *Client) { away <- c })
+	s := newSessionServer(t)
+	back := make(chan *Client, 4)
 	s.On(protocol.OpBack, func(c *Client) { back <- c })
 	got := make(chan float64, 100)
 	s.On("note", func(c *Client, p struct{ N float64 }) { got <- p.N })
-	p, _ := dialSession(t, ts, nil)
-	c := receive(t, connects, "connect")
+	p, c := s.connect(t)
 	require.NoError(t, c.AddToGroup("red"))
 	c.Set("name", "Ada")
 	require.NoError(t, s.BroadcastTo("red", "tick", Params{"n": 1}))
@@ -107,14 +134,13 @@ func TestResumeKeepsTheClientAndWhatItMissed(t *testing.T) {
 	p.send(`{"op":"note","n":1}`)
 	require.Equal(t, float64(1), receive(t, got, "note 1"))
 
-	p.drop()
-	require.Same(t, c, receive(t, away, "client_away"))
+	require.Same(t, c, s.drop(t, p))
 	require.True(t, c.Away())
 	require.NoError(t, s.BroadcastTo("red", "tick", Params{"n": 2}))
 	require.NoError(t, c.Send("direct", Params{"n": 3}))
 	require.NoError(t, c.EvalJS("4"))
 
-	q, first := dialSession(t, ts, p)
+	q, first := dialSession(t, s.ts, p)
 	require.Equal(t, true, first["resumed"], "%v", first)
 	require.Equal(t, c.ID(), first["id"])
 	require.Equal(t, float64(3), first["missed"])
@@ -132,16 +158,16 @@ func TestResumeKeepsTheClientAndWhatItMissed(t *testing.T) {
 	// The old key resumes nothing now, and the same words answer a wrong
 	// key and an unknown ID: nothing is learnt about which sessions exist.
 	stale := &sessionPeer{id: c.ID(), key: p.key, seen: 4}
-	_, refused := dialSession(t, ts, stale)
+	_, refused := dialSession(t, s.ts, stale)
 	require.Equal(t, false, refused["resumed"])
 	unknown := &sessionPeer{id: "nobody", key: p.key}
-	_, refused2 := dialSession(t, ts, unknown)
+	_, refused2 := dialSession(t, s.ts, unknown)
 	require.Equal(t, refused["why"], refused2["why"])
 	require.NotEqual(t, c.ID(), refused["id"])
-	receive(t, connects, "connect for the refused")
-	receive(t, connects, "connect for the unknown")
+	receive(t, s.connects, "connect for the refused")
+	receive(t, s.connects, "connect for the unknown")
 	select {
-	case d := <-disconnects:
+	case d := <-s.disconnects:
 		t.Fatalf("disconnect ran for %s", d.ID())
 	default:
 	}
@@ -151,130 +177,101 @@ func TestResumeKeepsTheClientAndWhatItMissed(t *testing.T) {
 func TestSessionEndsWhenTheClientLeavesOnPurpose(t *testing.T) {
 	for _, code := range []int{websocket.CloseNormalClosure, websocket.CloseGoingAway} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
-			s, ts := newTestServer(t)
-			connects, disconnects := trackConnects(s), trackDisconnects(s)
-			p, _ := dialSession(t, ts, nil)
-			c := receive(t, connects, "connect")
+			s := newSessionServer(t)
+			p, c := s.connect(t)
 			require.NoError(t, p.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(code, "bye")))
-			require.Same(t, c, receive(t, disconnects, "disconnect"))
-			_, first := dialSession(t, ts, p)
+			require.Same(t, c, receive(t, s.disconnects, "disconnect"))
+			_, first := dialSession(t, s.ts, p)
 			require.Equal(t, false, first["resumed"])
 		})
 	}
 	t.Run("the server closes it", func(t *testing.T) {
-		s, ts := newTestServer(t)
-		connects, disconnects := trackConnects(s), trackDisconnects(s)
-		p, _ := dialSession(t, ts, nil)
-		c := receive(t, connects, "connect")
+		s := newSessionServer(t)
+		p, c := s.connect(t)
 		c.Close()
-		require.Same(t, c, receive(t, disconnects, "disconnect"))
-		_, first := dialSession(t, ts, p)
+		require.Same(t, c, receive(t, s.disconnects, "disconnect"))
+		_, first := dialSession(t, s.ts, p)
 		require.Equal(t, false, first["resumed"])
 	})
 	t.Run("Close while away", func(t *testing.T) {
-		s, ts := newTestServer(t)
-		connects, disconnects := trackConnects(s), trackDisconnects(s)
-		away := make(chan *Client, 1)
-		s.On(protocol.OpAway, func(c *Client) { away <- c })
-		p, _ := dialSession(t, ts, nil)
-		c := receive(t, connects, "connect")
-		p.drop()
-		receive(t, away, "client_away")
+		s := newSessionServer(t)
+		p, c := s.connect(t)
+		s.drop(t, p)
 		c.Close()
-		require.Same(t, c, receive(t, disconnects, "disconnect"))
+		require.Same(t, c, receive(t, s.disconnects, "disconnect"))
 		require.ErrorIs(t, c.Send("x", nil), ErrClosed)
 		require.Empty(t, s.Clients())
 	})
 	t.Run("a message too big", func(t *testing.T) {
-		s, ts := newTestServer(t, WithMaxMessageSize(100))
-		connects, disconnects := trackConnects(s), trackDisconnects(s)
-		p, _ := dialSession(t, ts, nil)
-		c := receive(t, connects, "connect")
+		s := newSessionServer(t, WithMaxMessageSize(100))
+		p, c := s.connect(t)
 		p.send(fmt.Sprintf(`{"op":"x","t":%q}`, make([]byte, 200)))
 		require.Equal(t, protocol.CloseTooBig, p.closeErr().Code)
-		require.Same(t, c, receive(t, disconnects, "disconnect"), "breaking a limit ends the session: sending it again would break it again")
+		require.Same(t, c, receive(t, s.disconnects, "disconnect"), "breaking a limit ends the session: sending it again would break it again")
 	})
 }
 
 func TestResumeWindowEnds(t *testing.T) {
-	s, ts := newTestServer(t, WithResumeWindow(50*time.Millisecond))
-	connects, disconnects := trackConnects(s), trackDisconnects(s)
-	p, _ := dialSession(t, ts, nil)
-	c := receive(t, connects, "connect")
+	s := newSessionServer(t, WithResumeWindow(50*time.Millisecond))
+	p, c := s.connect(t)
 	require.NoError(t, c.AddToGroup("red"))
 	p.drop()
-	require.Same(t, c, receive(t, disconnects, "disconnect when the window passes"))
+	require.Same(t, c, receive(t, s.disconnects, "disconnect when the window passes"))
 	require.Empty(t, s.Clients())
 	require.Empty(t, s.Members("red"))
-	_, first := dialSession(t, ts, p)
+	_, first := dialSession(t, s.ts, p)
 	require.Equal(t, false, first["resumed"])
 	require.Contains(t, first["why"], "ended")
 }
 
 func TestResumeOff(t *testing.T) {
-	s, ts := newTestServer(t, WithResumeWindow(0))
-	connects, disconnects := trackConnects(s), trackDisconnects(s)
-	p, first := dialSession(t, ts, nil)
+	s := newSessionServer(t, WithResumeWindow(0))
+	p, first := dialSession(t, s.ts, nil)
 	require.Equal(t, "", first["key"], "no key: nothing to resume")
-	c := receive(t, connects, "connect")
+	c := receive(t, s.connects, "connect")
 	p.drop()
-	require.Same(t, c, receive(t, disconnects, "disconnect at once"))
+	require.Same(t, c, receive(t, s.disconnects, "disconnect at once"))
 	p.key = "anything"
-	_, again := dialSession(t, ts, p)
+	_, again := dialSession(t, s.ts, p)
 	require.Equal(t, false, again["resumed"])
 	require.Contains(t, again["why"], "WithResumeWindow(0)")
 }
 
 func TestResumeBufferLimits(t *testing.T) {
 	t.Run("per client", func(t *testing.T) {
-		s, ts := newTestServer(t, WithResumeBuffer(5, 1<<20, 1<<30))
-		connects, disconnects := trackConnects(s), trackDisconnects(s)
-		away := make(chan *Client, 1)
-		s.On(protocol.OpAway, func(c *Client) { away <- c })
-		p, _ := dialSession(t, ts, nil)
-		c := receive(t, connects, "connect")
-		p.drop()
-		receive(t, away, "client_away")
+		s := newSessionServer(t, WithResumeBuffer(5, 1<<20, 1<<30))
+		p, c := s.connect(t)
+		s.drop(t, p)
 		for i := range 6 {
 			require.NoError(t, c.Send("n", Params{"n": i}), "kept, as far as the sender knows")
 		}
-		_, first := dialSession(t, ts, p)
+		_, first := dialSession(t, s.ts, p)
 		require.Equal(t, false, first["resumed"], "never half-resumed")
 		require.Contains(t, first["why"], "more was sent")
-		require.Same(t, c, receive(t, disconnects, "disconnect"), "the session that cannot resume ends")
+		require.Same(t, c, receive(t, s.disconnects, "disconnect"), "the session that cannot resume ends")
 	})
 	t.Run("within the limits", func(t *testing.T) {
-		s, ts := newTestServer(t, WithResumeBuffer(5, 1<<20, 1<<30))
-		connects := trackConnects(s)
-		away := make(chan *Client, 1)
-		s.On(protocol.OpAway, func(c *Client) { away <- c })
-		p, _ := dialSession(t, ts, nil)
-		c := receive(t, connects, "connect")
-		p.drop()
-		receive(t, away, "client_away")
+		s := newSessionServer(t, WithResumeBuffer(5, 1<<20, 1<<30))
+		p, c := s.connect(t)
+		s.drop(t, p)
 		for i := range 5 {
 			require.NoError(t, c.Send("n", Params{"n": i}))
 		}
-		q, first := dialSession(t, ts, p)
+		q, first := dialSession(t, s.ts, p)
 		require.Equal(t, true, first["resumed"])
 		for i := range 5 {
 			require.Equal(t, float64(i), q.next()["n"])
 		}
 	})
 	t.Run("for the server", func(t *testing.T) {
-		s, ts := newTestServer(t, WithResumeBuffer(100, 1<<20, 1000))
-		connects := trackConnects(s)
-		away := make(chan *Client, 1)
-		s.On(protocol.OpAway, func(c *Client) { away <- c })
-		p, _ := dialSession(t, ts, nil)
-		c := receive(t, connects, "connect")
-		p.drop()
-		receive(t, away, "client_away")
+		s := newSessionServer(t, WithResumeBuffer(100, 1<<20, 1000))
+		p, c := s.connect(t)
+		s.drop(t, p)
 		for range 10 {
 			require.NoError(t, c.Send("n", Params{"t": string(make([]byte, 200))}))
 		}
 		require.LessOrEqual(t, s.resumeBytes.Load(), int64(1000))
-		_, first := dialSession(t, ts, p)
+		_, first := dialSession(t, s.ts, p)
 		require.Equal(t, false, first["resumed"])
 		require.Zero(t, s.resumeBytes.Load(), "the ended session let go of what it kept")
 	})
@@ -284,11 +281,9 @@ func TestResumeBufferLimits(t *testing.T) {
 // is no longer kept, and the server says how many of the client's
 // messages it has taken every few of them.
 func TestAcknowledgedMessagesAreLetGo(t *testing.T) {
-	s, ts := newTestServer(t)
-	connects := trackConnects(s)
+	s := newSessionServer(t)
 	s.On("note", func(c *Client) {})
-	p, _ := dialSession(t, ts, nil)
-	c := receive(t, connects, "connect")
+	p, c := s.connect(t)
 	for i := range 10 {
 		require.NoError(t, c.Send("n", Params{"n": i}))
 	}
@@ -326,8 +321,7 @@ func keptFor(c *Client) int {
 // says something else, or nothing useful, gets a new session and the
 // words; the server does not wait for ever for a silent one.
 func TestResumeHandshakeRefusals(t *testing.T) {
-	s, ts := newTestServer(t, WithHandshakeTimeout(200*time.Millisecond))
-	connects := trackConnects(s)
+	s := newSessionServer(t, WithHandshakeTimeout(200*time.Millisecond))
 	for _, first := range []string{
 		`{"op":"hello"}`,
 		`not json`,
@@ -338,19 +332,19 @@ func TestResumeHandshakeRefusals(t *testing.T) {
 	} {
 		d := *websocket.DefaultDialer
 		d.Subprotocols = []string{protocol.SubprotocolJSON, protocol.SubprotocolResume}
-		p := dialURL(t, &d, wsURL(ts, "/ws"), nil)
+		p := dialURL(t, &d, wsURL(s.ts, "/ws"), nil)
 		p.send(first)
 		m := p.read()
 		require.Equal(t, protocol.OpSession, m["op"], first)
 		require.Equal(t, false, m["resumed"], first)
 		require.NotEmpty(t, m["why"], first)
-		receive(t, connects, "connect")
+		receive(t, s.connects, "connect")
 	}
 	before := len(s.Clients())
 	// Silent: the connection closes after the handshake timeout.
 	d := *websocket.DefaultDialer
 	d.Subprotocols = []string{protocol.SubprotocolJSON, protocol.SubprotocolResume}
-	p := dialURL(t, &d, wsURL(ts, "/ws"), nil)
+	p := dialURL(t, &d, wsURL(s.ts, "/ws"), nil)
 	require.NoError(t, p.conn.SetReadDeadline(time.Now().Add(testTimeout)))
 	_, _, err := p.conn.ReadMessage()
 	require.Error(t, err)
@@ -360,18 +354,14 @@ func TestResumeHandshakeRefusals(t *testing.T) {
 // TestTooManyAway: no more clients are away at once than may be
 // connected; the one away the longest leaves.
 func TestTooManyAway(t *testing.T) {
-	s, ts := newTestServer(t, WithMaxConnections(2))
-	connects, disconnects := trackConnects(s), trackDisconnects(s)
-	away := make(chan *Client, 4)
-	s.On(protocol.OpAway, func(c *Client) { away <- c })
+	s := newSessionServer(t, WithMaxConnections(2))
 	var clients []*Client
 	for range 3 {
-		p, _ := dialSession(t, ts, nil)
-		clients = append(clients, receive(t, connects, "connect"))
-		p.drop()
-		receive(t, away, "client_away")
+		p, c := s.connect(t)
+		clients = append(clients, c)
+		s.drop(t, p)
 	}
-	require.Same(t, clients[0], receive(t, disconnects, "the longest away leaves"))
+	require.Same(t, clients[0], receive(t, s.disconnects, "the longest away leaves"))
 	require.Len(t, s.Clients(), 2)
 }
 
@@ -391,20 +381,13 @@ func TestAwayWithoutAConnectionLimit(t *testing.T) {
 // TestShutdownEndsAwaySessions: Shutdown runs the disconnect handler of
 // every away client, and does not wait for their windows.
 func TestShutdownEndsAwaySessions(t *testing.T) {
-	s := New(quiet())
-	ts := httptest.NewServer(s)
-	defer ts.Close()
-	connects, disconnects := trackConnects(s), trackDisconnects(s)
-	away := make(chan *Client, 1)
-	s.On(protocol.OpAway, func(c *Client) { away <- c })
-	p, _ := dialSession(t, ts, nil)
-	c := receive(t, connects, "connect")
-	p.drop()
-	receive(t, away, "client_away")
+	s := newSessionServer(t)
+	p, c := s.connect(t)
+	s.drop(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	require.NoError(t, s.Shutdown(ctx))
-	require.Same(t, c, receive(t, disconnects, "disconnect"))
+	require.Same(t, c, receive(t, s.disconnects, "disconnect"))
 }
 
 func TestParseResume(t *testing.T) {
@@ -440,19 +423,15 @@ const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 // session with its disconnect handler, and Shutdown does not wait for
 // ever for it.
 func TestRefusedTakeoverSaysGoodbye(t *testing.T) {
-	s := New(quiet(), WithResumeBuffer(5, 1<<20, 1<<30))
-	ts := httptest.NewServer(s)
-	defer ts.Close()
-	connects, disconnects := trackConnects(s), trackDisconnects(s)
-	p, _ := dialSession(t, ts, nil)
-	c := receive(t, connects, "connect")
+	s := newSessionServer(t, WithResumeBuffer(5, 1<<20, 1<<30))
+	p, c := s.connect(t)
 	for i := range 6 {
 		require.NoError(t, c.Send("n", Params{"n": i}))
 	}
-	_, first := dialSession(t, ts, p) // seen 0: the first was let go
+	_, first := dialSession(t, s.ts, p) // seen 0: the first was let go
 	require.Equal(t, false, first["resumed"])
-	require.Same(t, c, receive(t, disconnects, "disconnect"))
-	receive(t, connects, "connect of the new one")
+	require.Same(t, c, receive(t, s.disconnects, "disconnect"))
+	receive(t, s.connects, "connect of the new one")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	require.NoError(t, s.Shutdown(ctx))
@@ -489,19 +468,15 @@ func TestSessionComesFirstWhileBroadcasting(t *testing.T) {
 // after a resume was sent before the drop; the rate limit does not drop it
 // (a burst's worth at most), and the server says what it took.
 func TestResumeLetsTheResentThroughTheRateLimit(t *testing.T) {
-	s, ts := newTestServer(t, WithRateLimit(1, 5))
-	connects := trackConnects(s)
-	away := make(chan *Client, 1)
-	s.On(protocol.OpAway, func(c *Client) { away <- c })
+	s := newSessionServer(t, WithRateLimit(1, 5))
 	got := make(chan float64, 100)
 	s.On("note", func(c *Client, p struct{ N float64 }) { got <- p.N })
-	p, _ := dialSession(t, ts, nil)
-	receive(t, connects, "connect")
-	p.drop()
-	receive(t, away, "client_away")
+	p, _ := dialSession(t, s.ts, nil)
+	receive(t, s.connects, "connect")
+	s.drop(t, p)
 	// Five notes the server never received (lost with the connection),
 	// sent again at once, on top of a burst the new link has of its own.
-	q, first := dialSession(t, ts, &sessionPeer{id: p.id, key: p.key, sent: 5})
+	q, first := dialSession(t, s.ts, &sessionPeer{id: p.id, key: p.key, sent: 5})
 	require.Equal(t, true, first["resumed"])
 	require.Equal(t, float64(0), first["got"])
 	for i := range 10 {
