@@ -203,8 +203,14 @@ func (r *logRecorder) count(text string) int {
 // frame. The connection is closed when fn returns.
 func rawServer(t testing.TB, fn func(*websocket.Conn)) *httptest.Server {
 	t.Helper()
+	return rawServerWith(t, websocket.Upgrader{}, fn)
+}
+
+// rawServerWith is rawServer with the upgrader up: one that answers the
+// session subprotocol, to script a session by hand.
+func rawServerWith(t testing.TB, up websocket.Upgrader, fn func(*websocket.Conn)) *httptest.Server {
+	t.Helper()
 	var wg sync.WaitGroup
-	up := websocket.Upgrader{}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Counted before the upgrade, while ts.Close still waits for this
 		// request, so that Add never races with Wait.

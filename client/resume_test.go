@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -300,16 +299,7 @@ func TestResumeAfterServerRestart(t *testing.T) {
 func TestTimedAckAfterAReconnect(t *testing.T) {
 	acks := make(chan string, 4)
 	var conns atomic.Int32
-	var wg sync.WaitGroup
-	up := websocket.Upgrader{Subprotocols: []string{protocol.SubprotocolJSON}}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		conn, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
+	ts := rawServerWith(t, websocket.Upgrader{Subprotocols: []string{protocol.SubprotocolJSON}}, func(conn *websocket.Conn) {
 		if conns.Add(1) == 1 {
 			_ = conn.WriteMessage(websocket.TextMessage, protocol.AppendSession(nil, protocol.Session{ID: "c1", Key: "k1"}))
 			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"op":"tick"}`))
@@ -330,8 +320,7 @@ func TestTimedAckAfterAReconnect(t *testing.T) {
 				acks <- string(data)
 			}
 		}
-	}))
-	t.Cleanup(func() { ts.Close(); wg.Wait() })
+	})
 	// The reconnection waits 1.5 to 3 s: the ack timer (1 s) comes due
 	// while disconnected.
 	dial(t, wsURL(ts), client.WithReconnect(client.Reconnect{MinDelay: 3 * time.Second, MaxDelay: 3 * time.Second}),
