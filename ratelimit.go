@@ -34,13 +34,13 @@ func (l *link) checkRate() rateVerdict {
 		l.reader.floodWindow, l.reader.dropped = now, 0
 	}
 	l.reader.dropped++
-	if l.reader.dropped > l.c.server.opts.rateBurst {
+	if l.reader.dropped > l.server.opts.rateBurst {
 		return rateFlood
 	}
 	if l.reader.dropped == 1 {
-		l.c.sendError(nil, "", fmt.Sprintf("slow down: you are sending more than %g messages a second, so some were dropped", l.c.server.opts.ratePerSecond))
-		l.c.server.logThrottled(slog.LevelInfo, "wszero: messages dropped: a client sends faster than the rate limit",
-			"client", l.c.id, "limit", l.c.server.opts.ratePerSecond)
+		l.c.sendError(nil, "", fmt.Sprintf("slow down: you are sending more than %g messages a second, so some were dropped", l.server.opts.ratePerSecond))
+		l.server.logThrottled(slog.LevelInfo, "wszero: messages dropped: a client sends faster than the rate limit",
+			"client", l.c.id, "limit", l.server.opts.ratePerSecond)
 	}
 	return rateDropped
 }

@@ -24,7 +24,7 @@ import (
 func (l *link) readLoop() {
 	st := readState{code: protocol.CloseNormal}
 	l.touch()
-	l.batch.frames.fill(l.c.server.frameBudget())
+	l.batch.frames.fill(l.server.frameBudget())
 	for {
 		if l.batch.waitReadable() && l.heardLately() {
 			continue // the deadline was an early one: wait on
@@ -33,10 +33,8 @@ func (l *link) readLoop() {
 			break
 		}
 	}
-	c := l.c
 	if st.drain {
-		c.end(st.code, st.reason)
-		c.server.removeClient(c) // at once: the drain may take a while
+		l.c.end(st.code, st.reason) // at once (it leaves the server's lists): the drain may take a while
 		l.drain(st.code, st.reason)
 	}
 	close(l.readerGone)
@@ -51,7 +49,7 @@ const frameFloodReason = "too many frames: far more bytes than the messages hold
 // budget.
 func (l *link) endFrameFlood(st *readState) {
 	st.code, st.reason, st.forGood = protocol.ClosePolicy, frameFloodReason, true
-	l.c.server.logThrottled(slog.LevelWarn, "wszero: client disconnected: it sent far more frames than messages", "client", l.c.id)
+	l.server.logThrottled(slog.LevelWarn, "wszero: client disconnected: it sent far more frames than messages", "client", l.c.id)
 }
 
 // frameBudget is how many bytes a peer may send for one message, or in one
@@ -73,7 +71,7 @@ type readState struct {
 //
 //go:noinline
 func (l *link) readMessage(st *readState) bool {
-	s := l.c.server
+	s := l.server
 	kind, r, err := l.conn.NextReader()
 	if err != nil {
 		var ce *websocket.CloseError
@@ -210,7 +208,7 @@ func (l *link) handleControl() {
 // timeout; when such a deadline passes early, waitReadable sees it, and
 // heardLately sets the true one.
 func (l *link) touch() {
-	t := l.c.server.opts.pongTimeout
+	t := l.server.opts.pongTimeout
 	if t <= 0 || l.reader.draining {
 		return
 	}
@@ -234,7 +232,7 @@ func (l *link) afterStall(d time.Duration) {
 	l.reader.readSet = 0
 	l.touch()
 	if l.reader.limiter != nil {
-		l.reader.credit = min(l.reader.credit+int(d.Seconds()*l.c.server.opts.ratePerSecond), 10*l.c.server.opts.rateBurst)
+		l.reader.credit = min(l.reader.credit+int(d.Seconds()*l.server.opts.ratePerSecond), 10*l.server.opts.rateBurst)
 	}
 }
 
@@ -252,7 +250,7 @@ func rearm(heard, readSet monotime, timeout time.Duration) bool {
 // after a read deadline has passed, and then sets the deadline to when
 // the timeout truly ends.
 func (l *link) heardLately() bool {
-	t := l.c.server.opts.pongTimeout
+	t := l.server.opts.pongTimeout
 	if t <= 0 || l.reader.draining || time.Duration(monoNow()-l.reader.heard) >= t {
 		return false
 	}

@@ -179,7 +179,7 @@ func (l *link) writeLoop(once bool) {
 // writeBatch writes frames in one system call. last reports that a close
 // frame was written, after which the connection is done.
 func (l *link) writeBatch(frames []outFrame) (last bool, err error) {
-	deadline := time.Now().Add(l.c.server.opts.writeTimeout)
+	deadline := time.Now().Add(l.server.opts.writeTimeout)
 	if err := l.conn.SetWriteDeadline(deadline); err != nil {
 		return false, err
 	}
@@ -230,7 +230,7 @@ func (l *link) closeLocked(code int, reason string) {
 	l.send.frames = append(l.send.frames, outFrame{kind: frameClose, data: websocket.FormatCloseMessage(code, closeReason(reason))})
 	l.startWriterLocked()
 	// However stuck the peer is, the connection ends within the write timeout.
-	l.send.hardClose = time.AfterFunc(l.c.server.opts.writeTimeout, l.closeConn)
+	l.send.hardClose = time.AfterFunc(l.server.opts.writeTimeout, l.closeConn)
 }
 
 // maxCloseReason is the longest reason a close frame can carry, in bytes.
@@ -272,7 +272,7 @@ func (l *link) finishClose() {
 
 // linger is how long a closing connection waits for the peer's answer.
 func (l *link) linger() time.Duration {
-	return min(closeLinger, l.c.server.opts.writeTimeout)
+	return min(closeLinger, l.server.opts.writeTimeout)
 }
 
 // closeConn closes the network connection, once.
