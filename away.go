@@ -145,6 +145,7 @@ func (c *Client) linkEnded(l *link, reason string) {
 		return
 	}
 	s.logger().Debug("wszero: client away; it may resume", "client", c.id, "reason", reason, "window", s.opts.resumeWindow)
+	s.presence.awayChanged(c)
 	if h := s.handlerFor(protocol.OpAway); h != nil {
 		s.submit(func() {
 			// Only if it is still away by then, and told once: client_back

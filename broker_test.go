@@ -11,7 +11,8 @@ import (
 )
 
 // fakeBroker links the servers of one test process, the way a real broker
-// links processes, and records what it is told.
+// links processes, and records what it is told. Each node receives on a
+// goroutine of its own, in order, as from a real broker.
 type fakeBroker struct {
 	hub  *fakeHub
 	node Node
@@ -19,6 +20,9 @@ type fakeBroker struct {
 	mu      sync.Mutex
 	changed []string
 	closed  bool
+	inbox   []func() // what other nodes sent, in order
+	wake    chan struct{}
+	done    chan struct{}
 }
 
 type fakeHub struct {
@@ -27,27 +31,77 @@ type fakeHub struct {
 }
 
 func (h *fakeHub) broker() *fakeBroker {
-	b := &fakeBroker{hub: h}
+	b := &fakeBroker{hub: h, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.Lock()
 	h.nodes = append(h.nodes, b)
 	h.mu.Unlock()
 	return b
 }
 
-func (b *fakeBroker) Start(n Node) error { b.node = n; return nil }
+func (b *fakeBroker) Start(n Node) error {
+	b.node = n
+	go b.receive()
+	return nil
+}
 
-func (b *fakeBroker) Publish(to Target, frame []byte) error {
-	b.hub.mu.Lock()
-	defer b.hub.mu.Unlock()
-	for _, o := range b.hub.nodes {
-		switch {
-		case o == b:
-		case to.Client != "" && NodeOf(to.Client) != o.node.ID():
-		case to.Group != "" && o.node.Members(to.Group) == 0:
-		default:
-			o.node.Deliver(to, frame)
+// receive runs what other nodes sent, in order, until Close.
+func (b *fakeBroker) receive() {
+	for {
+		select {
+		case <-b.wake:
+		case <-b.done:
+			return
+		}
+		b.mu.Lock()
+		fns := b.inbox
+		b.inbox = nil
+		b.mu.Unlock()
+		for _, fn := range fns {
+			fn()
 		}
 	}
+}
+
+// others runs send for every other node (only to, when given) on that
+// node's receiving goroutine.
+func (b *fakeBroker) others(to string, send func(o *fakeBroker)) {
+	b.hub.mu.Lock()
+	nodes := append([]*fakeBroker(nil), b.hub.nodes...)
+	b.hub.mu.Unlock()
+	for _, o := range nodes {
+		if o == b || o.node == nil || (to != "" && o.node.ID() != to) {
+			continue
+		}
+		o.mu.Lock()
+		if !o.closed {
+			o.inbox = append(o.inbox, func() { send(o) })
+		}
+		o.mu.Unlock()
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (b *fakeBroker) Publish(to Target, frame []byte) error {
+	frame = append([]byte(nil), frame...)
+	node := ""
+	if to.Client != "" {
+		node = NodeOf(to.Client)
+	}
+	b.others(node, func(o *fakeBroker) {
+		if to.Client != "" || to.Group == "" || o.node.Members(to.Group) > 0 {
+			o.node.Deliver(to, frame)
+		}
+	})
+	return nil
+}
+
+func (b *fakeBroker) Signal(node string, msg []byte) error {
+	msg = append([]byte(nil), msg...)
+	from := b.node.ID()
+	b.others(node, func(o *fakeBroker) { o.node.Signal(from, msg) })
 	return nil
 }
 
@@ -57,19 +111,12 @@ func (b *fakeBroker) GroupChanged(group string) {
 	b.mu.Unlock()
 }
 
-func (b *fakeBroker) CountMembers(_ context.Context, group string) (int, error) {
-	b.hub.mu.Lock()
-	defer b.hub.mu.Unlock()
-	n := 0
-	for _, o := range b.hub.nodes {
-		n += o.node.Members(group)
-	}
-	return n, nil
-}
-
 func (b *fakeBroker) Close(context.Context) error {
 	b.mu.Lock()
-	b.closed = true
+	if !b.closed {
+		b.closed = true
+		close(b.done)
+	}
 	b.mu.Unlock()
 	return nil
 }

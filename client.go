@@ -3,6 +3,7 @@ package wszero
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,23 +26,27 @@ import (
 // written by its own writer; a client whose queue overflows is disconnected.
 type Client struct {
 	// Set when the client connects, and never changed.
-	id        string
-	seq       uint64 // connection order, for stable listings
-	server    *Server
-	identity  any   // what WithAuthenticate's function returned
-	pingSlot  uint8 // which of the keepalive's slots pings it
-	sessioned bool  // it speaks the session protocol (protocol.SubprotocolJSON), and numbers its messages
+	id       string
+	seq      uint64 // connection order, for stable listings
+	server   *Server
+	identity any // what WithAuthenticate's function returned
+
+	toldAway     bool            // whether presence last told the client away; s.mu guards it
+	identityOnce sync.Once       // identityData is computed once
+	identityData json.RawMessage // identity as JSON, for Presence
+	pingSlot     uint8           // which of the keepalive's slots pings it
+	sessioned    bool            // it speaks the session protocol (protocol.SubprotocolJSON), and numbers its messages
 
 	inLoop atomic.Int32  // its messages waiting for the handler loop (see clientLoopTasks)
 	got    atomic.Uint64 // the numbered messages its readers have taken, one reader at a time
 
-	mu       sync.Mutex // guards what follows, and the link's send queue
-	link     *link      // the connection; nil while away
-	addr     string     // the address the last connection came from, as Addr tells
-	remote   string     // the last connection's remote address, for logs
-	left     bool       // it has left for good: its disconnect handler runs
-	resuming bool       // a new connection is taking it over
-	groups   map[string]struct{}
+	mu       sync.Mutex           // guards what follows, and the link's send queue
+	link     *link                // the connection; nil while away
+	addr     string               // the address the last connection came from, as Addr tells
+	remote   string               // the last connection's remote address, for logs
+	left     bool                 // it has left for good: its disconnect handler runs
+	resuming bool                 // a new connection is taking it over
+	groups   map[string]time.Time // joined, by group
 	state    map[string]any
 	session  *session // what resuming needs; nil for a plain WebSocket client, which cannot resume
 }

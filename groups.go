@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/wszero/wszero/internal/protocol"
 )
@@ -158,9 +159,13 @@ func (c *Client) AddToGroup(group string) error {
 			ErrTooManyGroups, group, limit)
 	}
 	if c.groups == nil {
-		c.groups = make(map[string]struct{})
+		c.groups = make(map[string]time.Time)
 	}
-	c.groups[group] = struct{}{}
+	joined, already := c.groups[group]
+	if !already {
+		joined = time.Now().Truncate(time.Millisecond)
+		c.groups[group] = joined
+	}
 	c.mu.Unlock()
 	members := s.groups[group]
 	if members == nil {
@@ -171,6 +176,8 @@ func (c *Client) AddToGroup(group string) error {
 	if _, in := members[c]; !in {
 		members[c] = struct{}{}
 		delete(s.groupSnaps, group)
+		s.presence.joined(c, group, joined)
+		s.raiseGroupOp(protocol.OpJoin, c, group)
 	}
 	return nil
 }
@@ -181,10 +188,10 @@ func (c *Client) RemoveFromGroup(group string) {
 	s := c.server
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.leaveGroupLocked(c, group)
 	c.mu.Lock()
 	delete(c.groups, group)
 	c.mu.Unlock()
-	s.leaveGroupLocked(c, group)
 }
 
 // Groups returns the names of the groups the client is in, sorted. Once
@@ -207,6 +214,11 @@ func (s *Server) leaveGroupLocked(c *Client, group string) {
 	}
 	delete(members, c)
 	delete(s.groupSnaps, group)
+	c.mu.Lock()
+	joined := c.groups[group]
+	c.mu.Unlock()
+	s.presence.left(c, group, joined)
+	s.raiseGroupOp(protocol.OpLeave, c, group)
 	if len(members) == 0 && members != nil {
 		delete(s.groups, group)
 		s.broker.GroupChanged(group) // its last member here has left

@@ -43,6 +43,7 @@ type options struct {
 	broker             Broker                           // WithBroker's; nil: in-process
 
 	resumeWindow      time.Duration // 0: clients cannot resume
+	presenceInterval  time.Duration // how often a node says hi to the others
 	resumeMessages    int           // per client
 	resumeBytes       int           // per client
 	resumeServerBytes int64         // for all clients together
@@ -88,6 +89,7 @@ func defaultOptions() options {
 		handshakeTimeout:   DefaultHandshakeTimeout,
 
 		resumeWindow:      DefaultResumeWindow,
+		presenceInterval:  DefaultPresenceInterval,
 		resumeMessages:    DefaultResumeMessages,
 		resumeBytes:       DefaultResumeBytes,
 		resumeServerBytes: DefaultResumeServerBytes,
@@ -114,6 +116,19 @@ func WithResumeWindow(d time.Duration) Option {
 		panic(fmt.Sprintf("wszero.WithResumeWindow(%v): the window cannot be negative; 0 turns resuming off", d))
 	}
 	return func(o *options) { o.resumeWindow = d }
+}
+
+// WithPresenceInterval sets how often a node of a cluster (WithBroker)
+// tells the others it is still there (DefaultPresenceInterval, 1 s): a
+// node silent for three of its intervals is counted gone, and its members
+// leave every group (see Presence). A shorter interval notices a vanished
+// node sooner, at the cost of a small signal per interval from every node
+// to every other.
+func WithPresenceInterval(d time.Duration) Option {
+	if d < 10*time.Millisecond {
+		panic(fmt.Sprintf("wszero.WithPresenceInterval(%v): the interval must be at least 10ms", d))
+	}
+	return func(o *options) { o.presenceInterval = d }
 }
 
 // WithResumeBuffer bounds what the server keeps so that clients can

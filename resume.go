@@ -176,5 +176,6 @@ func (s *Server) takeOver(l *link, req protocol.Resume, remote string) (*Client,
 	s.startPing(c)
 	s.logger().Debug("wszero: a client resumed its session", "client", c.id, "missed", len(missed), "was away", wasAway)
 	s.toldBack(c)
+	s.presence.awayChanged(c)
 	return c, ""
 }

@@ -296,10 +296,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// in the background, and return as the context says.
 		go finish()
 		<-httpDone
+		s.presence.stopPresence()
 		_ = s.closeBroker(ctx)
 		return ctx.Err()
 	}
 	finish()
+	s.presence.stopPresence()
 	// What the disconnect handlers published goes out before the broker
 	// lets go of its connection.
 	brokerErr := s.closeBroker(ctx)

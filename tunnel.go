@@ -24,6 +24,16 @@ import (
 // untouched, so that the session's node serves it as if it had dialled
 // that node: resuming, numbering, keepalive and limits are the same.
 
+// Tunneler is a Broker that carries byte streams between nodes. (To be
+// replaced by tunnels over Broker.Signal.)
+type Tunneler interface {
+	Tunnel(ctx context.Context, node string, hello []byte) (net.Conn, error)
+}
+
+// tunnelSignal takes in a tunnel's signal from another node. (To be
+// written: tunnels over Broker.Signal.)
+func (s *Server) tunnelSignal(from string, msg []byte) {}
+
 // tunnelHello is what a relaying node tells the session's node.
 type tunnelHello struct {
 	protocol.Resume

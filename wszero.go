@@ -62,9 +62,10 @@ type Server struct {
 	welcome  bool // serve the welcome page when there is no static folder
 	teaching bool // run by RunServer: a handler's panic is shown to its sender
 
-	node      string // this server's ID in a cluster, the prefix of its clients' IDs there
-	broker    Broker // WithBroker's, or the in-process one
-	clustered bool   // WithBroker was given
+	node      string   // this server's ID in a cluster, the prefix of its clients' IDs there
+	broker    Broker   // WithBroker's, or the in-process one
+	clustered bool     // WithBroker was given
+	presence  presence // the cluster's groups and members
 
 	onServe func(net.Addr) // a test hook: called with the address serve listens on
 }
@@ -99,6 +100,7 @@ func New(opts ...Option) *Server {
 	}
 	s.loop.init()
 	s.startBroker()
+	s.startPresence()
 	return s
 }
 

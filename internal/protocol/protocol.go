@@ -16,6 +16,8 @@ const (
 	OpConnect    = "connect"     // raised by the server when a client arrives
 	OpDisconnect = "disconnect"  // raised by the server when a client leaves for good
 	OpAway       = "client_away" // raised by the server when a client's connection drops and it may resume
+	OpJoin       = "group_join"  // raised by the server when a client joins a group
+	OpLeave      = "group_leave" // raised by the server when a client leaves a group
 	OpBack       = "client_back" // raised by the server when an away client has resumed
 	OpError      = "error"       // server → client: what went wrong, in words
 	OpReply      = "_reply"      // server → client: the answer to a call
@@ -29,10 +31,15 @@ const (
 )
 
 // IsServerRaised reports whether op is one the server raises itself for
-// its own handlers (connect, disconnect, client_away, client_back): a
+// its own handlers (connect, disconnect, client_away, client_back,
+// group_join, group_leave): a
 // client can never send it.
 func IsServerRaised(op string) bool {
-	return op == OpConnect || op == OpDisconnect || op == OpAway || op == OpBack
+	switch op {
+	case OpConnect, OpDisconnect, OpAway, OpBack, OpJoin, OpLeave:
+		return true
+	}
+	return false
 }
 
 // Unnumbered reports whether a message of op is left out of the count of
@@ -86,6 +93,7 @@ const (
 	KeySeen    = "seen"    // _resume, _ack from the client: how many numbered messages the client has received
 	KeySent    = "sent"    // _resume: how many numbered messages the client has sent in the session
 	KeyWhy     = "why"     // _session: why a resume was refused
+	KeyGroup   = "group"   // group_join, group_leave: the group
 )
 
 // ReservedPrefix starts the ops, keys and group names that belong to wszero.
