@@ -137,6 +137,15 @@ func WithBroker(b Broker) Option {
 	return func(o *options) { o.broker = b }
 }
 
+// Node returns the server's ID in its cluster, the prefix of its
+// clients' IDs and what Member.Node names; "" without WithBroker.
+func (s *Server) Node() string {
+	if !s.clustered {
+		return ""
+	}
+	return s.node
+}
+
 // localBroker is the default, in-process broker: a lone server has no other
 // node to reach.
 type localBroker struct{ node Node }

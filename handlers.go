@@ -1,6 +1,7 @@
 package wszero
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -111,7 +112,13 @@ func newHandler(op string, fn any, where string) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if protocol.IsServerRaised(op) && bh.Input != binding.InputNone {
+	switch {
+	case protocol.RaisedWithGroup(op) && bh.Input != binding.InputNone:
+		// It receives {"group": name}: its parameter must take that.
+		if _, err := bh.Bind(op, map[string]json.RawMessage{protocol.KeyGroup: json.RawMessage(`"g"`)}); err != nil {
+			return nil, fmt.Errorf(`the %q handler receives {"group": name}: take func(c *wszero.Client, p struct{ Group string }) (or only the client); %s does not fit: %v`, op, bh.Fn.Type(), err)
+		}
+	case protocol.IsServerRaised(op) && bh.Input != binding.InputNone:
 		return nil, fmt.Errorf("the %q handler takes only the client: func(c *wszero.Client), not %s", op, bh.Fn.Type())
 	}
 	return &handler{Handler: bh, op: op, where: where, direct: directCall(fn)}, nil

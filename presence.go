@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wszero/wszero/internal/binding"
 	"github.com/wszero/wszero/internal/protocol"
 )
 
@@ -33,9 +34,8 @@ import (
 type Member struct {
 	// ID is the client's ID (Client.ID), which SendTo reaches.
 	ID string `json:"id"`
-	// Node is the ID of the node the client is connected to: this
-	// server's (Server.Node) for its own, "" for all on a server
-	// without a broker.
+	// Node is the ID of the node the client is connected to
+	// (Server.Node), "" on a server without a broker.
 	Node string `json:"node,omitempty"`
 	// Joined is when the client joined the group, to the millisecond.
 	Joined time.Time `json:"joined"`
@@ -44,7 +44,8 @@ type Member struct {
 	Away bool `json:"away,omitempty"`
 	// Identity is what WithAuthenticate's function returned for the
 	// client, as JSON (json.Unmarshal it into your own type), or nil
-	// when it returned nil or its identity cannot be made JSON.
+	// when it returned nil, or an identity that cannot be made JSON or
+	// takes more than 4 KiB.
 	Identity json.RawMessage `json:"identity,omitempty"`
 }
 
@@ -671,48 +672,47 @@ func diff(node string, old, now peerState) []PresenceChange {
 	return changes
 }
 
-// sendSnapshot sends node everything about this node's groups, in parts.
+// sendSnapshot sends node everything about this node's groups, in parts
+// of about snapshotPart bytes: a client in many groups may span parts.
 func (p *presence) sendSnapshot(node string) {
 	s := p.s
 	var parts []presenceMessage
+	cur, size := presenceMessage{Kind: msgSnapshot}, 0
+	flush := func() {
+		parts = append(parts, cur)
+		cur, size = presenceMessage{Kind: msgSnapshot, Part: len(parts)}, 0
+	}
 	// s.mu keeps the groups still while the snapshot is taken, and
 	// changes are numbered under it: the snapshot is exactly what the
 	// signals up to its number told.
 	s.mu.RLock()
-	byClient := map[*Client]map[string]int64{}
-	for g, members := range s.groups {
-		for c := range members {
-			gs := byClient[c]
-			if gs == nil {
-				gs = map[string]int64{}
-				byClient[c] = gs
-			}
-			c.mu.Lock()
-			gs[g] = c.groups[g].UnixMilli()
-			c.mu.Unlock()
-		}
-	}
-	cur, size := presenceMessage{Kind: msgSnapshot}, 0
-	for c, gs := range byClient {
+	for c := range s.clientsInGroupsLocked() {
 		c.mu.Lock()
-		away := c.link == nil
+		groups := maps2slice(c.groups)
 		c.mu.Unlock()
-		sm := snapshotMember{Client: c.id, Identity: c.identityJSON(), Away: away, Groups: gs}
-		cur.Members = append(cur.Members, sm)
+		sm := snapshotMember{Client: c.id, Identity: c.identityJSON(), Away: c.toldAway, Groups: map[string]int64{}}
 		size += len(sm.Client) + len(sm.Identity) + 32
-		for g := range gs {
-			size += len(g) + 24
+		for _, g := range groups {
+			if _, in := s.groups[g.name][c]; !in {
+				continue
+			}
+			sm.Groups[g.name] = g.joined.UnixMilli()
+			size += len(g.name) + 24
+			if size >= snapshotPart {
+				cur.Members = append(cur.Members, sm)
+				flush()
+				sm.Groups = map[string]int64{}
+			}
 		}
-		if size >= snapshotPart {
-			parts = append(parts, cur)
-			cur, size = presenceMessage{Kind: msgSnapshot, Part: len(parts)}, 0
+		if len(sm.Groups) > 0 {
+			cur.Members = append(cur.Members, sm)
 		}
 	}
-	parts = append(parts, cur)
 	p.mu.Lock()
 	seq := p.seq
 	p.mu.Unlock()
 	s.mu.RUnlock()
+	parts = append(parts, cur)
 	parts[len(parts)-1].Last = true
 	for _, part := range parts {
 		part.Seq = seq
@@ -720,16 +720,37 @@ func (p *presence) sendSnapshot(node string) {
 	}
 }
 
-// identityJSON returns c's identity as JSON, nil when it has none or it
-// cannot be made JSON, computed once.
+// clientsInGroupsLocked returns the set of clients in at least one group;
+// s.mu is held.
+func (s *Server) clientsInGroupsLocked() map[*Client]struct{} {
+	in := map[*Client]struct{}{}
+	for _, members := range s.groups {
+		for c := range members {
+			in[c] = struct{}{}
+		}
+	}
+	return in
+}
+
+// maxIdentity is the most bytes of JSON a client's identity may take in
+// Presence: every join tells it to every node.
+const maxIdentity = 4 << 10
+
+// identityJSON returns c's identity as JSON, nil when it has none, it
+// cannot be made JSON, or it takes more than maxIdentity bytes; computed
+// once.
 func (c *Client) identityJSON() json.RawMessage {
 	c.identityOnce.Do(func() {
 		if c.identity == nil {
 			return
 		}
 		data, err := json.Marshal(c.identity)
-		if err != nil {
+		switch {
+		case err != nil:
 			c.server.logThrottledWarn("wszero: a client's identity cannot be made JSON: Presence lists it without one", "client", c.id, "err", err)
+			return
+		case len(data) > maxIdentity:
+			c.server.logThrottledWarn("wszero: a client's identity is too big for Presence, which lists it without one: keep it under 4 KiB as JSON (a name and an ID, not a profile)", "client", c.id, "bytes", len(data))
 			return
 		}
 		c.identityData = data
@@ -886,7 +907,11 @@ func (s *Server) raiseGroupOp(op string, c *Client, group string) {
 	}
 	name, _ := json.Marshal(group)
 	s.presence.later(func() {
-		arg, err := s.bind(h, map[string]json.RawMessage{protocol.KeyGroup: name})
+		var arg any
+		var err error
+		if h.Input != binding.InputNone {
+			arg, err = s.bind(h, map[string]json.RawMessage{protocol.KeyGroup: name})
+		}
 		if err != nil {
 			s.logger().Error(`wszero: the handler of "`+op+`" cannot take its parameter: it receives {"group": name}; take (c *wszero.Client, p struct{ Group string })`, "err", err)
 			return

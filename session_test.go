@@ -440,7 +440,11 @@ func TestRefusedTakeoverSaysGoodbye(t *testing.T) {
 // TestSessionComesFirstWhileBroadcasting: a client that connects while
 // broadcasts stream hears _session before any of them.
 func TestSessionComesFirstWhileBroadcasting(t *testing.T) {
-	s, ts := newTestServer(t)
+	// The broadcaster never pauses: on a busy machine a new client's
+	// writer may fall the default queue's 1024 messages behind before it
+	// writes anything, and be let go as too slow. What is tested is the
+	// order, so the queue is made long enough.
+	s, ts := newTestServer(t, WithSendQueue(1<<20, 1<<30))
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {

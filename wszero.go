@@ -158,6 +158,16 @@ func SendTo(clientID, op string, params any) error {
 	return Default().SendTo(clientID, op, params)
 }
 
+// SendToOne sends {"op": op, …params} to one member of group on the
+// default server, the members taking turns. See Server.SendToOne.
+func SendToOne(group, op string, params any) error {
+	return Default().SendToOne(group, op, params)
+}
+
+// OnPresence runs fn on the default server's handler loop for every
+// change of every group's members. See Server.OnPresence.
+func OnPresence(fn func(PresenceChange)) { Default().OnPresence(fn) }
+
 // Every runs fn every d on the default server's handler loop.
 func Every(d time.Duration, fn func()) *Timer { return Default().Every(d, fn) }
 

@@ -42,6 +42,10 @@ func IsServerRaised(op string) bool {
 	return false
 }
 
+// RaisedWithGroup reports whether op is a server-raised op whose handler
+// receives the group it is about: {"group": name}.
+func RaisedWithGroup(op string) bool { return op == OpJoin || op == OpLeave }
+
 // Unnumbered reports whether a message of op is left out of the count of
 // messages that resuming relies on: the session protocol's own (_session,
 // _resume, _ack) and the keepalive's (_ping, _pong). Both sides number
