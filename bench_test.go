@@ -110,12 +110,27 @@ func BenchmarkBroadcastGroup(b *testing.B) {
 	})
 }
 
+// BenchmarkSendToOne measures SendToOne beside BenchmarkBroadcastGroup:
+// one delivery each, to the member whose turn it is in a group holding
+// every client. Choosing looks at every member, so the cost per message
+// grows with the group, as a broadcast's does.
+func BenchmarkSendToOne(b *testing.B) {
+	benchmarkFanOutWith(b, fanOutOne, func(s *Server) func(Params) error {
+		for _, c := range s.Clients() {
+			if err := c.AddToGroup("room"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return func(p Params) error { return s.SendToOne("room", "say", p) }
+	})
+}
+
 // BenchmarkBroadcastSessions is BenchmarkBroadcast to clients that speak
 // sessions, as the browser and Go clients do: each broadcast is also kept
 // for a resume, and each client acknowledges every protocol.AckEvery, which lets
 // it go (the acknowledging, done by the clients' readers, is timed too).
 func BenchmarkBroadcastSessions(b *testing.B) {
-	benchmarkFanOutWith(b, true, func(s *Server) func(Params) error {
+	benchmarkFanOutWith(b, fanOutSessions, func(s *Server) func(Params) error {
 		return func(p Params) error { return s.Broadcast("say", p) }
 	})
 }
@@ -124,12 +139,21 @@ func BenchmarkBroadcastSessions(b *testing.B) {
 // has 1, 100 and 10,000 socketless clients, emptying their queues now and
 // then outside the timer.
 func benchmarkFanOut(b *testing.B, setup func(s *Server) func(Params) error) {
-	benchmarkFanOutWith(b, false, setup)
+	benchmarkFanOutWith(b, 0, setup)
 }
 
-// benchmarkFanOutWith is benchmarkFanOut, with clients that speak sessions
-// when sessions is set.
-func benchmarkFanOutWith(b *testing.B, sessions bool, setup func(s *Server) func(Params) error) {
+// How benchmarkFanOutWith's clients and sends differ from a broadcast's.
+type fanOutKind uint8
+
+const (
+	fanOutSessions fanOutKind = 1 << iota // the clients speak sessions
+	fanOutOne                             // each send reaches one client: ns/delivery is ns/op
+)
+
+// benchmarkFanOutWith is benchmarkFanOut, with clients and sends of the
+// kind given.
+func benchmarkFanOutWith(b *testing.B, kind fanOutKind, setup func(s *Server) func(Params) error) {
+	sessions := kind&fanOutSessions != 0
 	for _, n := range []int{1, 100, 10000} {
 		b.Run("members="+strconv.Itoa(n), func(b *testing.B) {
 			s := New(quiet(), WithMaxGroupsPerClient(1))
@@ -163,7 +187,11 @@ func benchmarkFanOutWith(b *testing.B, sessions bool, setup func(s *Server) func
 					b.StartTimer()
 				}
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+			perOp := n
+			if kind&fanOutOne != 0 {
+				perOp = 1
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(perOp), "ns/delivery")
 		})
 	}
 }

@@ -157,6 +157,7 @@ type presence struct {
 	synced  chan struct{}          // closed, and replaced, when a snapshot completes
 	watch   []func(PresenceChange) // OnPresence's
 	turns   map[string]string      // SendToOne: by group, the ID served last
+	rings   map[string]*ring       // SendToOne: by group, its members in turn, until it changes
 	stopped bool
 
 	hookMu  sync.Mutex
@@ -206,6 +207,7 @@ func (s *Server) startPresence() {
 	p.nodes = map[string]*peerNode{}
 	p.synced = make(chan struct{})
 	p.turns = map[string]string{}
+	p.rings = map[string]*ring{}
 	p.stop, p.done = make(chan struct{}), make(chan struct{})
 	if !s.clustered {
 		close(p.done)
@@ -279,6 +281,7 @@ func (p *presence) forgetLocked(id string) []PresenceChange {
 		return nil
 	}
 	delete(p.nodes, id)
+	clear(p.rings)
 	if len(p.watch) == 0 {
 		return nil
 	}
@@ -310,6 +313,7 @@ func (p *presence) send(node string, m presenceMessage) {
 
 // joined tells the other nodes that c joined group; s.mu is held.
 func (p *presence) joined(c *Client, group string, at time.Time) {
+	p.changed(group)
 	if p.s.clustered {
 		p.send("", presenceMessage{Kind: msgJoin, Client: c.id, Group: group, Joined: at.UnixMilli(), Identity: c.identityJSON(), Away: c.toldAway})
 	}
@@ -318,10 +322,18 @@ func (p *presence) joined(c *Client, group string, at time.Time) {
 
 // left tells the other nodes that c left group; s.mu is held.
 func (p *presence) left(c *Client, group string, at time.Time) {
+	p.changed(group)
 	if p.s.clustered {
 		p.send("", presenceMessage{Kind: msgLeave, Client: c.id, Group: group})
 	}
 	p.local(Left, c, group, at)
+}
+
+// changed forgets group's ring: its members changed.
+func (p *presence) changed(group string) {
+	p.mu.Lock()
+	delete(p.rings, group)
+	p.mu.Unlock()
 }
 
 // awayChanged tells the other nodes whether c is away now. It takes s.mu,
@@ -525,6 +537,7 @@ func (p *presence) applyLocked(node string, st *peerState, m presenceMessage) []
 		}
 		at := time.UnixMilli(m.Joined)
 		g[m.Client] = at
+		delete(p.rings, m.Group)
 		return p.changeLocked(Joined, node, m.Group, m.Client, cl, at)
 	case msgLeave:
 		g := st.groups[m.Group]
@@ -533,6 +546,7 @@ func (p *presence) applyLocked(node string, st *peerState, m presenceMessage) []
 			return nil
 		}
 		delete(g, m.Client)
+		delete(p.rings, m.Group)
 		if len(g) == 0 {
 			delete(st.groups, m.Group)
 		}
@@ -615,6 +629,7 @@ func (p *presence) snapshotPartLocked(node string, n *peerNode, m presenceMessag
 	}
 	old := n.state
 	n.state, n.seq = *n.building, m.Seq
+	clear(p.rings)
 	n.syncing, n.building, n.parts = false, nil, 0
 	pending := n.pending
 	n.pending = nil

@@ -3,6 +3,8 @@ package wszero
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // newClientID returns a new client's ID: random, and prefixed by the node's
@@ -112,60 +114,91 @@ const maxTurns = 4096
 // nextMember chooses whose turn it is in group: the member after the one
 // served last, in the order of their IDs, connected members first. It
 // returns the member's ID, and the Client when it is on this server.
+//
+// The group's members in that order (its ring) are kept between calls
+// until the group changes, so that a turn costs a search, not a look at
+// every member.
 func (p *presence) nextMember(group string) (string, *Client) {
-	s := p.s
-	var localIDs []string
-	var localAway []bool
-	byID := map[string]*Client{}
-	for _, c := range s.members(group, false) {
-		localIDs = append(localIDs, c.id)
-		localAway = append(localAway, c.Away())
-		byID[c.id] = c
+	p.mu.Lock()
+	r := p.rings[group]
+	p.mu.Unlock()
+	if r == nil {
+		r = p.buildRing(group)
+	}
+	if len(r.members) == 0 {
+		p.mu.Lock()
+		delete(p.turns, group)
+		p.mu.Unlock()
+		return "", nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	last := p.turns[group]
-	pick := func(connectedOnly bool) string {
-		next, first := "", ""
-		consider := func(id string, away bool) {
-			if connectedOnly && away {
-				return
-			}
-			if first == "" || id < first {
-				first = id
-			}
-			if id > last && (next == "" || id < next) {
-				next = id
-			}
-		}
-		for i, id := range localIDs {
-			consider(id, localAway[i])
-		}
-		for _, n := range p.nodes {
-			for id := range n.state.groups[group] {
-				away := false
-				if cl := n.state.clients[id]; cl != nil {
-					away = cl.away
-				}
-				consider(id, away)
-			}
-		}
-		if next == "" {
-			return first
-		}
-		return next
+	start, _ := slices.BinarySearchFunc(r.members, last, func(m ringMember, id string) int { return strings.Compare(m.id, id) })
+	if start < len(r.members) && r.members[start].id == last {
+		start++
 	}
-	id := pick(true)
-	if id == "" {
-		id = pick(false)
+	chosen := -1
+	for i := range r.members { // the first connected one from start on
+		m := r.members[(start+i)%len(r.members)]
+		if !m.away() {
+			chosen = (start + i) % len(r.members)
+			break
+		}
 	}
-	if id == "" {
-		delete(p.turns, group)
-		return "", nil
+	if chosen < 0 { // all away: the next in turn
+		chosen = start % len(r.members)
 	}
+	m := r.members[chosen]
 	if _, known := p.turns[group]; !known && len(p.turns) >= maxTurns {
 		clear(p.turns)
+		clear(p.rings)
 	}
-	p.turns[group] = id
-	return id, byID[id]
+	p.turns[group] = m.id
+	return m.id, m.c
+}
+
+// ring is a group's members on every node, sorted by ID, for SendToOne.
+type ring struct{ members []ringMember }
+
+// ringMember is one member of a ring: a client of this server, or of
+// another node.
+type ringMember struct {
+	id     string
+	c      *Client     // on this server, else nil
+	remote *peerClient // on another node; read with p.mu held
+}
+
+// away reports whether the member is away; p.mu is held.
+func (m ringMember) away() bool {
+	if m.c != nil {
+		return m.c.Away()
+	}
+	return m.remote != nil && m.remote.away
+}
+
+// buildRing makes group's ring from its members here and on the other
+// nodes, and keeps it until the group changes.
+func (p *presence) buildRing(group string) *ring {
+	s := p.s
+	// s.mu first, then p.mu, as a join takes them: no change of the
+	// group can slip between the two parts of the ring.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r := &ring{}
+	for c := range s.groups[group] {
+		r.members = append(r.members, ringMember{id: c.id, c: c})
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range p.nodes {
+		for id := range n.state.groups[group] {
+			r.members = append(r.members, ringMember{id: id, remote: n.state.clients[id]})
+		}
+	}
+	slices.SortFunc(r.members, func(a, b ringMember) int { return strings.Compare(a.id, b.id) })
+	if len(r.members) > 0 && p.turns != nil {
+		p.rings[group] = r
+	}
+	return r
 }
