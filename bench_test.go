@@ -1,7 +1,10 @@
 package wszero
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -306,4 +309,36 @@ func waitFor(b *testing.B, cond func() bool) {
 		}
 		time.Sleep(20 * time.Microsecond)
 	}
+}
+
+// BenchmarkPresenceMemory measures what a server keeps of another node's
+// members: b.N clients of that node, each in one group of 100, told by a
+// snapshot. It reports the heap per membership (bytes/member).
+func BenchmarkPresenceMemory(b *testing.B) {
+	s := New(quiet())
+	p := &s.presence
+	hi, _ := json.Marshal(presenceMessage{Kind: msgHi})
+	p.receive("other", hi)
+	snap := presenceMessage{Kind: msgSnapshot, Last: true}
+	for i := range b.N {
+		id := "other." + newClientID()
+		snap.Members = append(snap.Members, snapshotMember{Client: id, Identity: json.RawMessage(`{"name":"Ada"}`),
+			Groups: map[string]int64{"room-" + strconv.Itoa(i%100): time.Now().UnixMilli()}})
+	}
+	data, _ := json.Marshal(snap)
+	snap = presenceMessage{}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	p.receive("other", data)
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(data) // in both measures: only what is kept counts
+	n, err := s.CountMembers(context.Background(), "room-0")
+	if err != nil || n != (b.N+99)/100 {
+		b.Fatalf("counted %d (%v), want %d", n, err, (b.N+99)/100)
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "bytes/member")
 }
