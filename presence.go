@@ -158,6 +158,7 @@ type presence struct {
 	watch   []func(PresenceChange) // OnPresence's
 	turns   map[string]string      // SendToOne: by group, the ID served last
 	rings   map[string]*ring       // SendToOne: by group, its members in turn, until it changes
+	gone    map[string]time.Time   // nodes that said bye lately, whose stray signals are ignored
 	stopped bool
 
 	hookMu  sync.Mutex
@@ -208,6 +209,7 @@ func (s *Server) startPresence() {
 	p.synced = make(chan struct{})
 	p.turns = map[string]string{}
 	p.rings = map[string]*ring{}
+	p.gone = map[string]time.Time{}
 	p.stop, p.done = make(chan struct{}), make(chan struct{})
 	if !s.clustered {
 		close(p.done)
@@ -257,6 +259,11 @@ func (p *presence) check(now time.Time) {
 	var changes []PresenceChange
 	var ask []string
 	p.mu.Lock()
+	for id, at := range p.gone {
+		if now.Sub(at) > time.Minute {
+			delete(p.gone, id) // node IDs are random: it will not come back
+		}
+	}
 	for id, n := range p.nodes {
 		switch {
 		case now.Sub(n.heard) > presenceMisses*max(n.every, p.interval):
@@ -281,6 +288,7 @@ func (p *presence) forgetLocked(id string) []PresenceChange {
 		return nil
 	}
 	delete(p.nodes, id)
+	p.notifyLocked()
 	clear(p.rings)
 	if len(p.watch) == 0 {
 		return nil
@@ -467,9 +475,13 @@ func (p *presence) receive(from string, data []byte) {
 	switch {
 	case m.Kind == msgBye:
 		changes = p.forgetLocked(from)
+		p.gone[from] = time.Now() // a node silent for a while comes back; one that said bye does not
 		p.mu.Unlock()
 		p.tell(changes)
 		return
+	case n == nil && !p.gone[from].IsZero():
+		p.mu.Unlock()
+		return // a stray signal of a node that has said bye
 	case n == nil:
 		n = &peerNode{state: newPeerState(), syncing: true, asked: time.Now()}
 		p.nodes[from] = n
@@ -646,9 +658,15 @@ func (p *presence) snapshotPartLocked(node string, n *peerNode, m presenceMessag
 			changes = append(changes, p.applyLocked(node, &n.state, pm)...)
 		}
 	}
+	p.notifyLocked()
+	return changes, false
+}
+
+// notifyLocked wakes whoever waits for the nodes' presence to be known
+// (whenKnown): a snapshot came, or a node was forgotten.
+func (p *presence) notifyLocked() {
 	close(p.synced)
 	p.synced = make(chan struct{})
-	return changes, false
 }
 
 // diff returns the changes from a node's old state to its new one.

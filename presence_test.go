@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -275,4 +276,42 @@ func TestGroupJoinHandlerTakingOnlyTheClient(t *testing.T) {
 	c := waitClient(t, s)
 	require.NoError(t, c.AddToGroup("g"))
 	require.Same(t, c, receive(t, joined, "group_join"))
+}
+
+// TestASilentNodeIsForgottenAndLearnedAgain: a node the others do not
+// hear from (a partition, a broker away) for three intervals is gone from
+// their Presence, and back in it once it is heard again.
+func TestASilentNodeIsForgottenAndLearnedAgain(t *testing.T) {
+	hub := &fakeHub{}
+	var mute atomic.Bool
+	lossy := &lossyBroker{fakeBroker: hub.broker(), lose: func([]byte) bool { return mute.Load() }}
+	interval := 20 * time.Millisecond
+	a, tsA := newTestServer(t, WithBroker(lossy), WithPresenceInterval(interval))
+	b, _ := newTestServer(t, WithBroker(hub.broker()), WithPresenceInterval(interval))
+	changes := make(chan PresenceChange, 16)
+	b.OnPresence(func(ch PresenceChange) { changes <- ch })
+	dial(t, tsA)
+	c := waitClient(t, a)
+	eventuallyTrue(t, func() bool { return b.presence.knows(a.node) })
+	require.NoError(t, c.AddToGroup("room"))
+	require.Equal(t, Joined, receive(t, changes, "the join").Kind)
+
+	mute.Store(true)
+	start := time.Now()
+	ch := receive(t, changes, "the node counted gone")
+	silent := time.Since(start)
+	require.Equal(t, Left, ch.Kind)
+	require.Equal(t, c.ID(), ch.Member.ID)
+	require.GreaterOrEqual(t, silent, presenceMisses*interval, "not before three intervals")
+	n, err := b.CountMembers(context.Background(), "room")
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	mute.Store(false)
+	ch = receive(t, changes, "the node heard again")
+	require.Equal(t, Joined, ch.Kind)
+	require.Equal(t, c.ID(), ch.Member.ID)
+	members, err := b.Presence(context.Background(), "room")
+	require.NoError(t, err)
+	require.Equal(t, []string{c.ID()}, memberIDs(members))
 }
