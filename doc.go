@@ -87,8 +87,19 @@
 //
 // Keys beginning with "_" belong to the protocol and never reach handlers;
 // a client may not send "connect", "disconnect", "client_away",
-// "client_back" or an op starting with "_". The README has the whole
-// table, the close codes and the HTTP refusals.
+// "client_back", "group_join", "group_leave" or an op starting with "_".
+// The README has the whole table, the close codes and the HTTP refusals.
+//
+// # Groups and the cluster
+//
+// Clients join groups (Client.AddToGroup); Server.BroadcastTo reaches a
+// group, Client.BroadcastOthers and Client.BroadcastToOthers everyone but
+// the sender, Server.SendToOne one member in turn (a pool of workers), and
+// Server.SendTo one client by its ID. Server.Presence lists a group's
+// members, Server.OnPresence and the "group_join" and "group_leave"
+// handlers hear them come and go. With WithBroker (NATS or Redis), all of
+// these work over every server of a cluster, in the same words: see
+// Broker, and package brokertest for checking a broker of your own.
 //
 // # Sessions
 //
