@@ -43,19 +43,10 @@ func main() {
 // noWorker is what the page shows when nobody is there to do its job.
 const noWorker = "no worker is connected: start one with go run ./examples/workers -worker"
 
-// A job waits in the server's list from when a worker gets it until its
-// answer comes back.
-type job struct {
-	page string // the ID of the page that asked
-	n    int    // the page's own number for the job
-}
-
 // addHandlers gives the server s its handlers. (They are in a function of
 // their own so that main_test.go can give them to a test server too.)
 func addHandlers(s *wszero.Server) {
-	named := 0            // how many workers the server has named
-	lastJob := 0          // the number of the last job handed out
-	jobs := map[int]job{} // jobs waiting for their answer, by number
+	named := 0 // how many workers the server has named
 
 	// Every page (and every worker) is told who works, as soon as it
 	// connects, and again whenever a worker comes or goes.
@@ -93,7 +84,10 @@ func addHandlers(s *wszero.Server) {
 		return name, c.AddToGroup("workers")
 	})
 
-	// A page asks for a job: it goes to one worker, the next in turn.
+	// A page asks for a job: it goes to one worker, the next in turn. The
+	// job says which page asked ("for") and the page's own number for it
+	// ("n"): the worker sends them back with the answer, to whichever
+	// server it is connected to.
 	s.On("job", func(c *wszero.Client, p struct {
 		Kind, Text string
 		N          int
@@ -104,12 +98,7 @@ func addHandlers(s *wszero.Server) {
 		if utf8.RuneCountInString(p.Text) > 500 {
 			return errors.New("that text is too long: at most 500 letters")
 		}
-		lastJob++
-		jobs[lastJob] = job{page: c.ID(), n: p.N}
-		err := s.SendToOne("workers", "job", wszero.Params{"job": lastJob, "kind": p.Kind, "text": p.Text})
-		if err != nil {
-			delete(jobs, lastJob)
-		}
+		err := s.SendToOne("workers", "job", wszero.Params{"kind": p.Kind, "text": p.Text, "for": c.ID(), "n": p.N})
 		if errors.Is(err, wszero.ErrNoMembers) {
 			return errors.New(noWorker)
 		}
@@ -118,19 +107,15 @@ func addHandlers(s *wszero.Server) {
 
 	// A worker sends the answer: it goes back to the page that asked.
 	s.On("done", func(c *wszero.Client, p struct {
-		Job    int
+		For    string
+		N      int
 		Answer string
 	}) error {
 		if !slices.Contains(c.Groups(), "workers") {
 			return errors.New(`only workers send "done": send "work" first`)
 		}
-		j, ok := jobs[p.Job]
-		if !ok {
-			return fmt.Errorf("no job %d is waiting for its answer", p.Job)
-		}
-		delete(jobs, p.Job)
 		// A page that has gone does not need its answer: no error for it.
-		_ = s.SendTo(j.page, "result", wszero.Params{"n": j.n, "answer": p.Answer, "worker": c.Get("name")})
+		_ = s.SendTo(p.For, "result", wszero.Params{"n": p.N, "answer": p.Answer, "worker": c.Get("name")})
 		return nil
 	})
 }
@@ -196,12 +181,13 @@ func startWorker(ctx context.Context, url, name string, out io.Writer) (*client.
 		return nil, fmt.Errorf("cannot reach the server at %s: start it first with go run ./examples/workers (%w)", url, err)
 	}
 	conn.On("job", func(p struct {
-		Job        int
 		Kind, Text string
+		For        string // the page that asked
+		N          int    // its number for the job
 	}) error {
 		answer := doJob(p.Kind, p.Text)
-		fmt.Fprintf(out, "job %d: %s %q: %s\n", p.Job, p.Kind, p.Text, answer)
-		return conn.Send("done", wszero.Params{"job": p.Job, "answer": answer})
+		fmt.Fprintf(out, "job: %s %q: %s\n", p.Kind, p.Text, answer)
+		return conn.Send("done", wszero.Params{"for": p.For, "n": p.N, "answer": answer})
 	})
 	if err := work(); err != nil {
 		conn.Close()

@@ -74,7 +74,7 @@ func (o *output) jobs() int {
 	defer o.mu.Unlock()
 	n := 0
 	for _, line := range o.lines {
-		if strings.HasPrefix(line, "job ") {
+		if strings.HasPrefix(line, "job: ") {
 			n++
 		}
 	}
@@ -213,7 +213,7 @@ func TestNoWorker(t *testing.T) {
 
 	t.Run("only workers answer", func(t *testing.T) {
 		require.Equal(t, `only workers send "done": send "work" first`,
-			page.CallError("done", wszero.Params{"job": 1, "answer": "forged"}))
+			page.CallError("done", wszero.Params{"for": page.Conn().ID(), "n": 1, "answer": "forged"}))
 	})
 }
 
