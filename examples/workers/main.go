@@ -53,16 +53,13 @@ func addHandlers(s *wszero.Server) {
 	s.On("connect", func(c *wszero.Client) {
 		_ = c.Send("workers", wszero.Params{"names": workerNames(s)})
 	})
-	s.On("group_join", func(c *wszero.Client, p struct{ Group string }) {
+	tellWhoWorks := func(c *wszero.Client, p struct{ Group string }) {
 		if p.Group == "workers" {
 			_ = s.Broadcast("workers", wszero.Params{"names": workerNames(s)})
 		}
-	})
-	s.On("group_leave", func(c *wszero.Client, p struct{ Group string }) {
-		if p.Group == "workers" {
-			_ = s.Broadcast("workers", wszero.Params{"names": workerNames(s)})
-		}
-	})
+	}
+	s.On("group_join", tellWhoWorks) // the server raises these two itself
+	s.On("group_leave", tellWhoWorks)
 
 	// A worker program says "work" to become a worker. The server puts it
 	// in the group "workers" and answers with its name.
