@@ -54,6 +54,7 @@ type output struct {
 	part  string
 }
 
+// Write keeps p, line by line.
 func (o *output) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -87,7 +88,7 @@ type worker struct {
 	out  *output
 }
 
-// startWorker starts a worker that connects to url, as the example's
+// startTestWorker starts a worker that connects to url, as the example's
 // -worker does, and stops it when the test ends.
 func startTestWorker(t *testing.T, url string) *worker {
 	t.Helper()
@@ -124,6 +125,7 @@ func waitForWorkers(t *testing.T, c *wszerotest.Client, names ...string) {
 	}
 }
 
+// anyStrings returns list, a JSON list decoded into []any, as strings.
 func anyStrings(list []any) []string {
 	s := make([]string, len(list))
 	for i, v := range list {
