@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wszero/wszero"
+	"github.com/wszero/wszero/brokertest"
 	"github.com/wszero/wszero/client"
 	"github.com/wszero/wszero/internal/cutproxy"
 	"github.com/wszero/wszero/internal/headless"
@@ -295,6 +296,39 @@ func TestAWorkerAwayIsSkipped(t *testing.T) {
 	waitFor(wszero.CameBack)
 	require.Equal(t, map[string]int{"worker 1": 1, "worker 2": 1, "worker 3": 1}, jobs(3))
 	require.Equal(t, 1, away.out.jobs())
+}
+
+// TestWorkersOnTwoServers: with a broker, the workers of every server
+// take turns, and each answer finds its page on the other server. (Two
+// servers in this process, on brokertest's in-memory Hub.)
+func TestWorkersOnTwoServers(t *testing.T) {
+	hub := brokertest.NewHub()
+	one, srvOne := startServer(t, wszero.WithBroker(hub.Broker()))
+	_, srvTwo := startServer(t, wszero.WithBroker(hub.Broker()))
+	page := &asker{Client: srvOne.Dial()}
+	var workers []*worker
+	for _, srv := range []*wszerotest.Server{srvOne, srvOne, srvTwo, srvTwo} {
+		workers = append(workers, startTestWorker(t, srv.URL))
+	}
+	// Each server numbers its own workers: two of each name.
+	require.Eventually(t, func() bool {
+		n, err := one.CountMembers(context.Background(), "workers")
+		return err == nil && n == 4
+	}, wait, time.Millisecond, "server one knows the four workers")
+
+	for i := range 8 {
+		page.ask("count", strings.Repeat("word ", i+1))
+	}
+	done := map[string]int{}
+	for range 8 {
+		n, answer, worker := page.result()
+		require.Equal(t, doJob("count", strings.Repeat("word ", n)), answer)
+		done[worker]++
+	}
+	require.Equal(t, map[string]int{"worker 1": 4, "worker 2": 4}, done)
+	for i, w := range workers {
+		require.Equal(t, 2, w.out.jobs(), "jobs worker %d of 4 says it did", i+1)
+	}
 }
 
 // TestThePage opens the page in headless Chromium: with no worker it says
