@@ -14,7 +14,7 @@ func WithBatch(messages int) Option {
 // (subscribed) or unsubscribed it, or ctx ends.
 func (b *Broker) WaitGroup(ctx context.Context, group string, subscribed bool) error {
 	channel := b.channelGroup(group)
-	return b.waitState(ctx, func() bool { return b.confirmed[channel] == subscribed })
+	return b.waitState(ctx, func() bool { return (b.confirmed[channel] > 0) == subscribed })
 }
 
 // WaitConnection waits until Redis has confirmed, on the broker's n-th
@@ -22,11 +22,11 @@ func (b *Broker) WaitGroup(ctx context.Context, group string, subscribed bool) e
 // to, or ctx ends.
 func (b *Broker) WaitConnection(ctx context.Context, n int) error {
 	return b.waitState(ctx, func() bool {
-		if b.connections < n || !b.confirmed[b.channelAll()] || !b.confirmed[b.channelNode(b.nodeID)] {
+		if b.connections < n || b.confirmed[b.channelAll()] == 0 || b.confirmed[b.channelNode(b.nodeID)] == 0 {
 			return false
 		}
 		for _, g := range b.Groups() {
-			if !b.confirmed[b.channelGroup(g)] {
+			if b.confirmed[b.channelGroup(g)] == 0 {
 				return false
 			}
 		}

@@ -143,23 +143,27 @@ type Broker struct {
 	ps        *redis.PubSub
 	delivered chan struct{} // closed when deliverLoop has ended
 
-	mu    sync.Mutex
-	dirty map[string]struct{} // groups whose subscription to check
-	kick  chan struct{}       // something is dirty
+	mu     sync.Mutex
+	dirty  map[string]struct{} // groups whose subscription to check
+	kick   chan struct{}       // something is dirty
+	gen    atomic.Uint64       // GroupChanged calls so far
+	synced uint64              // the gen up to which the publisher has (un)subscribed; its own
 
 	subsMu sync.Mutex
 	subs   map[string]struct{} // groups subscribed to, while they have local members
 
 	stateMu     sync.Mutex
-	confirmed   map[string]bool // channels Redis has subscribed the current connection to
-	connections int             // pub/sub connections Redis has confirmed subscriptions on
-	changed     chan struct{}   // closed, and made anew, when confirmed changes
+	confirmed   map[string]uint64 // channels Redis has subscribed the current connection to: when (seq)
+	seq         uint64            // confirmations so far
+	connections int               // pub/sub connections Redis has confirmed subscriptions on
+	changed     chan struct{}     // closed, and made anew, at each confirmation
 }
 
 // outMsg is a message waiting to be published.
 type outMsg struct {
 	channel string
 	data    []byte
+	gen     uint64 // GroupChanged calls before it: the subscriptions to make first
 }
 
 // Connect connects to the Redis server at url, a redis:// or rediss://
@@ -183,7 +187,7 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 		dirty:     map[string]struct{}{},
 		kick:      make(chan struct{}, 1),
 		subs:      map[string]struct{}{},
-		confirmed: map[string]bool{},
+		confirmed: map[string]uint64{},
 		changed:   make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -236,7 +240,7 @@ func (b *Broker) Start(node wszero.Node) error {
 	// Other nodes reach this one once Redis has the subscriptions; wait
 	// for that a moment, not for ever: Redis may be slow or away.
 	all, own := b.channelAll(), b.channelNode(b.nodeID)
-	_ = b.waitState(ctx, func() bool { return b.confirmed[all] && b.confirmed[own] })
+	_ = b.waitState(ctx, func() bool { return b.confirmed[all] > 0 && b.confirmed[own] > 0 })
 	return nil
 }
 
@@ -260,9 +264,8 @@ func (b *Broker) subscribe(ctx context.Context, node wszero.Node) error {
 	b.ps = b.rdb.Subscribe(ctx, b.channelAll(), b.channelNode(id))
 	in := b.ps.ChannelWithSubscriptions(redis.WithChannelSize(deliverBuffer))
 	b.started.Store(true)
-	b.wg.Add(2)
+	b.wg.Add(1)
 	go b.publishLoop()
-	go b.groupLoop()
 	go b.deliverLoop(in)
 	return nil
 }
@@ -287,7 +290,7 @@ func (b *Broker) Publish(to wszero.Target, frame []byte) error {
 		channel = b.channelAll()
 	}
 	data := appendFrame(make([]byte, 0, frameSize(b.nodeID, to, frame)), b.nodeID, to, frame)
-	return b.enqueue(channel, data)
+	return b.enqueue(outMsg{channel: channel, data: data, gen: b.gen.Load()})
 }
 
 // Signal queues msg for node's Node.Signal, or for every other node's when
@@ -308,14 +311,18 @@ func (b *Broker) Signal(node string, msg []byte) error {
 		channel = b.channelNode(node)
 	}
 	data := appendSignal(make([]byte, 0, 2+len(b.nodeID)+len(msg)), b.nodeID, msg)
-	return b.enqueue(channel, data)
+	return b.enqueue(outMsg{channel: channel, data: data, gen: b.gen.Load()})
 }
 
 // GroupChanged notes that group's local membership changed; the broker's
-// own goroutine then subscribes or unsubscribes. It never blocks.
+// publishing goroutine then subscribes or unsubscribes, before it
+// publishes anything queued after this call: once another node hears of
+// a new member (the server's presence signal), its broadcasts to the
+// group reach this node. It never blocks.
 func (b *Broker) GroupChanged(group string) {
 	b.mu.Lock()
 	b.dirty[group] = struct{}{}
+	b.gen.Add(1)
 	b.mu.Unlock()
 	select {
 	case b.kick <- struct{}{}:
@@ -392,32 +399,45 @@ func (b *Broker) usable() error {
 	return nil
 }
 
-// enqueue queues data for channel, or returns ErrQueueFull.
-func (b *Broker) enqueue(channel string, data []byte) error {
-	size := int64(len(data))
+// enqueue queues m, or returns ErrQueueFull.
+func (b *Broker) enqueue(m outMsg) error {
+	size := int64(len(m.data))
 	if b.queued.Add(size) <= int64(b.opts.queueBytes) {
 		select {
-		case b.out <- outMsg{channel, data}:
+		case b.out <- m:
 			return nil
 		default:
 		}
 	}
 	b.queued.Add(-size)
 	b.throttle.Log(b.log, slog.LevelWarn, "queue-full", "redisbroker: a message for other nodes was dropped: the publishing queue is full",
-		"queue", b.opts.queue, "queue_bytes", b.opts.queueBytes, "channel", channel)
+		"queue", b.opts.queue, "queue_bytes", b.opts.queueBytes, "channel", m.channel)
 	return ErrQueueFull
 }
 
-// publishLoop publishes queued messages in order, many to a pipeline,
-// until Close, then publishes what is still queued: all of it while Redis
-// takes it, none once it cannot be reached.
+// publishLoop publishes queued messages in order, many to a pipeline, and
+// makes the group subscriptions that GroupChanged asks for before the
+// messages queued after it, until Close; then it publishes what is still
+// queued: all of it while Redis takes it, none once it cannot be reached.
 func (b *Broker) publishLoop() {
 	defer b.wg.Done()
 	batch := make([]outMsg, 0, b.opts.batch)
 	for {
 		select {
 		case m := <-b.out:
-			b.send(b.fill(append(batch[:0], m)))
+			batch = b.fill(append(batch[:0], m))
+			// The messages queued after a GroupChanged wait for its
+			// subscription, the ones before it do not.
+			if i := slices.IndexFunc(batch, func(m outMsg) bool { return m.gen > b.synced }); i >= 0 {
+				if i > 0 {
+					b.send(batch[:i])
+				}
+				b.syncGroups()
+				batch = batch[i:]
+			}
+			b.send(batch)
+		case <-b.kick:
+			b.syncGroups()
 		case <-b.stop:
 			for flushing := true; ; {
 				batch = b.fill(batch[:0])
@@ -565,14 +585,15 @@ func (b *Broker) deliver(m *redis.Message) {
 func (b *Broker) confirm(s *redis.Subscription) {
 	reconnected := false
 	b.stateMu.Lock()
+	b.seq++
 	switch s.Kind {
 	case "subscribe":
 		if s.Count == 1 {
-			b.confirmed = map[string]bool{}
+			b.confirmed = map[string]uint64{}
 			b.connections++
 			reconnected = b.connections > 1
 		}
-		b.confirmed[s.Channel] = true
+		b.confirmed[s.Channel] = b.seq
 	case "unsubscribe":
 		delete(b.confirmed, s.Channel)
 	}
@@ -615,29 +636,21 @@ func (b *Broker) lost(err error) {
 	}
 }
 
-// groupLoop subscribes to a group's channel while the group has members
-// on this node, and unsubscribes when it has none.
-func (b *Broker) groupLoop() {
-	defer b.wg.Done()
-	for {
-		select {
-		case <-b.kick:
-		case <-b.stop:
-			return
-		}
-		b.mu.Lock()
-		dirty := b.dirty
-		b.dirty = map[string]struct{}{}
-		b.mu.Unlock()
-		b.syncGroups(dirty)
+// syncGroups makes the subscriptions to the groups GroupChanged named
+// follow their local membership, with one SUBSCRIBE and one UNSUBSCRIBE
+// at most, and waits until Redis has confirmed the SUBSCRIBE (for 5 s at
+// most; not at all when Redis is away).
+func (b *Broker) syncGroups() {
+	b.mu.Lock()
+	dirty, gen := b.dirty, b.gen.Load()
+	b.dirty = map[string]struct{}{}
+	b.mu.Unlock()
+	defer func() { b.synced = gen }()
+	if len(dirty) == 0 {
+		return
 	}
-}
-
-// syncGroups makes the subscriptions to the groups named follow their
-// local membership, with one SUBSCRIBE and one UNSUBSCRIBE at most.
-func (b *Broker) syncGroups(groups map[string]struct{}) {
-	want := make(map[string]bool, len(groups))
-	for g := range groups {
+	want := make(map[string]bool, len(dirty))
+	for g := range dirty {
 		want[g] = b.node.Members(g) > 0
 	}
 	var sub, unsub []string
@@ -656,16 +669,33 @@ func (b *Broker) syncGroups(groups map[string]struct{}) {
 	b.subsMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), subscribeWait)
 	defer cancel()
-	// go-redis notes the change even when it cannot reach Redis, and
-	// subscribes to what it has when it reconnects.
-	if len(sub) > 0 {
-		if err := b.ps.Subscribe(ctx, sub...); err != nil {
-			b.throttle.Log(b.log, slog.LevelInfo, "subscribe", "redisbroker: Redis is away: groups are subscribed to once it is back",
-				"groups", len(sub), "err", err)
-		}
-	}
 	if len(unsub) > 0 {
 		_ = b.ps.Unsubscribe(ctx, unsub...) // when Redis is away, the connection has gone with its subscriptions
+	}
+	if len(sub) == 0 {
+		return
+	}
+	b.stateMu.Lock()
+	before := b.seq
+	b.stateMu.Unlock()
+	// go-redis notes the channels even when it cannot reach Redis, and
+	// subscribes to what it has whenever it reconnects.
+	if err := b.ps.Subscribe(ctx, sub...); err != nil {
+		b.throttle.Log(b.log, slog.LevelInfo, "subscribe", "redisbroker: Redis is away: groups are subscribed to once it is back",
+			"groups", len(sub), "err", err)
+		return
+	}
+	err := b.waitState(ctx, func() bool {
+		for _, ch := range sub {
+			if b.confirmed[ch] <= before {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		b.throttle.Log(b.log, slog.LevelWarn, "subscribe-slow", "redisbroker: Redis did not confirm a group's subscription in time; publishing goes on",
+			"groups", len(sub), "wait", subscribeWait)
 	}
 }
 
