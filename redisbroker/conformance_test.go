@@ -12,7 +12,7 @@ import (
 // TestConformance runs the brokers' conformance suite on redisbroker:
 // each broker is a new node on the same Redis.
 func TestConformance(t *testing.T) {
-	r := startRedis(t, 0)
+	r := startRedis(t)
 	brokertest.Run(t, func(t *testing.T) wszero.Broker {
 		b, err := redisbroker.Connect(r.URL(), redisbroker.WithLogger(logger()))
 		require.NoError(t, err)

@@ -52,10 +52,15 @@ func logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// redisServer is a redis-server process that the test started.
+// redisServer is a redis-server that the test started, on one port.
 type redisServer struct {
-	t      testing.TB
-	port   int
+	path string
+	port int
+	proc *redisProc // the process running now, or the last one
+}
+
+// redisProc is one redis-server process.
+type redisProc struct {
 	cmd    *exec.Cmd
 	ready  chan struct{} // closed when it accepts connections
 	exited chan struct{} // closed when its output has ended: it has exited
@@ -63,10 +68,10 @@ type redisServer struct {
 	output []string // its last lines, for a failure message
 }
 
-// startRedis runs redis-server on 127.0.0.1 at port (0: a free one),
-// without persistence, until the test ends or stop is called. It skips the
-// test when redis-server is not installed, but fails it when CI=true.
-func startRedis(t testing.TB, port int) *redisServer {
+// startRedis runs redis-server on 127.0.0.1 at a free port, without
+// persistence, until the test ends or stop is called. It skips the test
+// when redis-server is not installed, but fails it when CI=true.
+func startRedis(t testing.TB) *redisServer {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -76,87 +81,92 @@ func startRedis(t testing.TB, port int) *redisServer {
 		t.Skip("redis-server is not installed (apt-get install redis-server): skipping the tests that need a real Redis")
 	}
 	for attempt := 1; ; attempt++ {
-		p := port
-		if p == 0 {
-			p = freePort(t)
-		}
-		r, err := runRedis(t, path, p)
+		r := &redisServer{path: path, port: freePort(t)}
+		err := r.run(t)
 		if err == nil {
 			t.Cleanup(r.stop)
 			return r
 		}
-		if port != 0 || attempt == 5 { // a free port can be taken before redis-server binds it
-			t.Fatalf("redis-server did not start on port %d: %v", p, err)
+		if attempt == 5 { // a free port can be taken before redis-server binds it
+			t.Fatalf("redis-server did not start on port %d: %v", r.port, err)
 		}
 	}
 }
 
-// runRedis starts redis-server and waits until it is ready or has exited.
-func runRedis(t testing.TB, path string, port int) (*redisServer, error) {
-	r := &redisServer{t: t, port: port, ready: make(chan struct{}), exited: make(chan struct{})}
-	r.cmd = exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+// restart starts redis-server again, on the same port, after stop.
+func (r *redisServer) restart(t testing.TB) {
+	t.Helper()
+	require.NoError(t, r.run(t), "redis-server did not start again on port %d", r.port)
+}
+
+// run starts redis-server and waits until it is ready or has exited.
+func (r *redisServer) run(t testing.TB) error {
+	p := &redisProc{ready: make(chan struct{}), exited: make(chan struct{})}
+	p.cmd = exec.Command(r.path, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	out, err := r.cmd.StdoutPipe()
+	out, err := p.cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r.cmd.Stderr = r.cmd.Stdout
-	if err := r.cmd.Start(); err != nil {
-		return nil, err
+	p.cmd.Stderr = p.cmd.Stdout
+	if err := p.cmd.Start(); err != nil {
+		return err
 	}
-	go r.read(out)
+	r.proc = p
+	go p.read(out)
 	select {
-	case <-r.ready:
-		return r, nil
-	case <-r.exited:
-		err := r.cmd.Wait()
-		return nil, fmt.Errorf("it exited (%v):\n%s", err, r.lines())
+	case <-p.ready:
+		return nil
+	case <-p.exited:
+		err := p.cmd.Wait()
+		return fmt.Errorf("it exited (%v):\n%s", err, p.lines())
 	case <-time.After(testTimeout):
 		r.stop()
-		return nil, fmt.Errorf("not ready after %v:\n%s", testTimeout, r.lines())
+		return fmt.Errorf("not ready after %v:\n%s", testTimeout, p.lines())
 	}
 }
 
 // read keeps redis-server's output until it ends, and notes when it is
 // ready.
-func (r *redisServer) read(out io.Reader) {
-	defer close(r.exited)
+func (p *redisProc) read(out io.Reader) {
+	defer close(p.exited)
 	sc := bufio.NewScanner(out)
 	for ready := false; sc.Scan(); {
-		r.mu.Lock()
-		r.output = append(r.output[max(0, len(r.output)-20):], sc.Text())
-		r.mu.Unlock()
+		p.mu.Lock()
+		p.output = append(p.output[max(0, len(p.output)-20):], sc.Text())
+		p.mu.Unlock()
 		if !ready && strings.Contains(sc.Text(), "Ready to accept connections") {
 			ready = true
-			close(r.ready)
+			close(p.ready)
 		}
 	}
 	_, _ = io.Copy(io.Discard, out)
 }
 
-func (r *redisServer) lines() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.output, "\n")
+func (p *redisProc) lines() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.output, "\n")
 }
 
 // URL is the server's redis:// URL.
 func (r *redisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d", r.port) }
 
 // stop ends redis-server by its PID (SIGTERM, then SIGKILL if it lingers)
-// and waits until it has exited; again, it does nothing.
+// and waits until it has exited; once it has, stop does nothing.
 func (r *redisServer) stop() {
-	if r.cmd.ProcessState != nil {
+	p := r.proc
+	if p.cmd.ProcessState != nil {
 		return
 	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-r.exited:
+	case <-p.exited:
 	case <-time.After(testTimeout):
-		_ = r.cmd.Process.Kill()
-		<-r.exited
+		_ = p.cmd.Process.Kill()
+		<-p.exited
 	}
-	_ = r.cmd.Wait()
+	_ = p.cmd.Wait()
 }
 
 // numSub asks the server how many connections subscribe to each channel.
@@ -217,7 +227,7 @@ func (n *node) shutdown(t testing.TB) error {
 // cluster starts redis-server and n nodes on it.
 func cluster(t testing.TB, n int) (*redisServer, []*node) {
 	t.Helper()
-	r := startRedis(t, 0)
+	r := startRedis(t)
 	nodes := make([]*node, n)
 	for i := range nodes {
 		nodes[i] = startNode(t, r.URL(), nil)
@@ -318,22 +328,35 @@ func endMarker(from string) wszero.Params { return wszero.Params{"from": from, "
 // sent its end marker, and checks that each sender's numbers before it run
 // 0…n-1 in order. Each node's messages arrive in order, so a message lost,
 // doubled or out of order fails the test.
-func expectSequences(t testing.TB, p *peer, op string, from []string, n int) {
+//
+// Messages marked "away" (sent while Redis was away) may come first, and
+// some may be lost, but never out of order nor twice; expectSequences
+// returns how many came.
+func expectSequences(t testing.TB, p *peer, op string, from []string, n int) (away int) {
 	t.Helper()
-	next := map[string]int{}
+	next, lastAway := map[string]int{}, map[string]int{}
 	for ended := 0; ended < len(from); {
 		m := p.Expect(op)
 		f, _ := m["from"].(string)
 		require.Contains(t, from, f, "client %s: a message from an unknown sender: %v", p.id, m)
-		if m["end"] == true {
+		k, _ := m["n"].(float64)
+		switch {
+		case m["away"] == true:
+			require.Zero(t, next[f], "client %s: from %s: an away message %v after the others", p.id, f, k)
+			if last, ok := lastAway[f]; ok {
+				require.Greater(t, int(k), last, "client %s: from %s: away message %v out of order or repeated", p.id, f, k)
+			}
+			lastAway[f] = int(k)
+			away++
+		case m["end"] == true:
 			require.Equal(t, n, next[f], "client %s: from %s: messages before the end marker", p.id, f)
 			ended++
-			continue
+		default:
+			require.Equal(t, next[f], int(k), "client %s: from %s: message %v out of order, repeated or after a gap", p.id, f, k)
+			next[f]++
 		}
-		k, _ := m["n"].(float64)
-		require.Equal(t, next[f], int(k), "client %s: from %s: message %v out of order, repeated or after a gap", p.id, f, k)
-		next[f]++
 	}
+	return away
 }
 
 // sendAll has every node send n numbered messages and its end marker with

@@ -158,7 +158,7 @@ func TestShutdownFlushesWhatWasQueued(t *testing.T) {
 }
 
 func TestPublishNeverBlocksAndSaysWhenOtherNodesAreOutOfReach(t *testing.T) {
-	r := startRedis(t, 0)
+	r := startRedis(t)
 	n := startNode(t, r.URL(), []redisbroker.Option{redisbroker.WithQueue(4, 1<<20)}, wszero.WithSendQueue(100000, 1<<30))
 	p := dial(t, n)
 	r.stop()
@@ -184,7 +184,7 @@ func TestPublishNeverBlocksAndSaysWhenOtherNodesAreOutOfReach(t *testing.T) {
 }
 
 func TestConnectFailsWhenRedisIsNotThere(t *testing.T) {
-	r := startRedis(t, 0)
+	r := startRedis(t)
 	r.stop()
 	_, err := redisbroker.Connect(r.URL(), redisbroker.WithLogger(logger()))
 	require.ErrorContains(t, err, "cannot connect to Redis at redis://127.0.0.1:")
@@ -195,7 +195,7 @@ func TestConnectFailsWhenRedisIsNotThere(t *testing.T) {
 }
 
 func TestChannelPrefixKeepsApplicationsApart(t *testing.T) {
-	r := startRedis(t, 0)
+	r := startRedis(t)
 	a0 := startNode(t, r.URL(), []redisbroker.Option{redisbroker.WithChannelPrefix("acme.chat")})
 	a1 := startNode(t, r.URL(), []redisbroker.Option{redisbroker.WithChannelPrefix("acme.chat")})
 	other := startNode(t, r.URL(), nil)
@@ -224,7 +224,7 @@ func TestRootModuleDoesNotRequireRedis(t *testing.T) {
 
 func TestBrokerIsABroker(t *testing.T) {
 	var _ wszero.Broker = (*redisbroker.Broker)(nil)
-	r := startRedis(t, 0)
+	r := startRedis(t)
 	b, err := redisbroker.Connect(r.URL(), redisbroker.WithLogger(logger()))
 	require.NoError(t, err)
 	require.ErrorContains(t, b.Publish(wszero.Target{}, nil), "has not started")
