@@ -83,11 +83,12 @@ func decodeEnvelope(msg string) (envelope, bool) {
 	return e, false
 }
 
-// cutString reads a string after its length as a uvarint, and returns the
-// rest.
+// cutString reads a string after its length as a uvarint, in its
+// shortest form, and returns the rest.
 func cutString(msg string) (s, rest string, ok bool) {
-	n, k := binary.Uvarint([]byte(msg[:min(len(msg), binary.MaxVarintLen64)]))
-	if k <= 0 || n > uint64(len(msg)-k) {
+	var b [binary.MaxVarintLen64]byte
+	n, k := binary.Uvarint(b[:copy(b[:], msg)])
+	if k <= 0 || n > uint64(len(msg)-k) || k != len(binary.AppendUvarint(b[:0], n)) {
 		return "", msg, false
 	}
 	return msg[k : k+int(n)], msg[k+int(n):], true
