@@ -10,7 +10,7 @@
 //	s := wszero.New(wszero.WithBroker(b))
 //
 // Redis stores nothing for it: it only passes messages on, so one Redis
-// (version 5 or later, any persistence setting) can serve it beside an
+// (any persistence setting; tested with Redis 7.0) can serve it beside an
 // application's own data.
 //
 // # Channels
@@ -26,8 +26,12 @@
 //	                     unpadded base64url, so any name makes a channel
 //	                     without Redis's pattern characters)
 //
-// An ACL user for the broker needs the PUBLISH, SUBSCRIBE, UNSUBSCRIBE and
-// PING commands and the channels "&wszero.*".
+// The broker reads and writes no keys: an ACL user with the pub/sub and
+// connection commands and the prefix's channels is enough,
+//
+//	ACL SETUSER chat on >password +@pubsub +@connection &wszero.*
+//
+// and Connect's URL then names it: "redis://chat:password@host:6379".
 //
 // # Messages
 //
@@ -73,7 +77,10 @@
 //
 // Subscribing takes a round trip: the first member of a group on a node
 // receives other nodes' broadcasts to the group once Redis has the
-// subscription. Redis closes a subscriber that falls 32 MiB behind
+// subscription. The publisher makes the subscription, and waits until Redis
+// confirms it, before it publishes anything the server queued after the
+// change, so that the server's presence signal of a new member never
+// reaches another node before the subscription reaches Redis. Redis closes a subscriber that falls 32 MiB behind
 // (client-output-buffer-limit pubsub, in redis.conf); the broker then
 // reconnects, and what was in between is lost.
 package redisbroker
@@ -200,6 +207,9 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 	b.out = make(chan outMsg, b.opts.queue)
 	ro, err := redis.ParseURL(url)
 	if err != nil {
+		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err // without the URL, and its password
+		}
 		return nil, fmt.Errorf("redisbroker: %s is not a Redis URL: %w", b.addr, err)
 	}
 	for _, fn := range b.opts.redis {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"github.com/wszero/wszero"
 	"github.com/wszero/wszero/redisbroker"
@@ -231,4 +232,28 @@ func TestBrokerIsABroker(t *testing.T) {
 	require.NoError(t, b.Close(t.Context()), "a broker never started closes")
 	require.ErrorIs(t, b.Start(nil), redisbroker.ErrClosed)
 	require.Equal(t, fmt.Sprint(redisbroker.ErrClosed), "redisbroker: the broker is closed")
+}
+
+// TestAnACLUserNeedsOnlyPubSub: the package doc's ACL rule is enough.
+func TestAnACLUserNeedsOnlyPubSub(t *testing.T) {
+	r := startRedis(t)
+	admin := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(r.URL(), "redis://")})
+	defer admin.Close()
+	require.NoError(t, admin.Do(t.Context(), "ACL", "SETUSER", "chat", "on", ">s3cret", "+@pubsub", "+@connection", "&wszero.*").Err())
+	url := strings.Replace(r.URL(), "redis://", "redis://chat:s3cret@", 1)
+	nodes := []*node{startNode(t, url, nil), startNode(t, url, nil)}
+	p0, p1 := dial(t, nodes[0]), dial(t, nodes[1])
+	require.NoError(t, p1.client(t).AddToGroup("g"))
+	subscribed(t, nodes[1], "g", true)
+	from := sendAll(t, nodes, 10, func(i int, p wszero.Params) error { return nodes[i].s.BroadcastTo("g", "msg", p) })
+	expectSequences(t, p1, "msg", from, 10)
+	require.NoError(t, nodes[1].s.SendTo(p0.id, "msg", endMarker("node1")))
+	expectSequences(t, p0, "msg", []string{"node1"}, 0)
+	for _, n := range nodes {
+		require.False(t, n.logs.has("level=WARN"), "no warnings")
+	}
+
+	_, err := redisbroker.Connect(strings.Replace(url, "s3cret", "wrong", 1), redisbroker.WithLogger(logger()))
+	require.ErrorContains(t, err, "cannot connect to Redis at redis://chat:xxxxx@127.0.0.1:")
+	require.NotContains(t, err.Error(), "wrong")
 }
