@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,16 +243,7 @@ func subscribed(t testing.TB, n *node, group string, want bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	require.NoError(t, n.b.WaitGroup(ctx, group, want), "subscribed to %q: %v", group, want)
-	require.Equal(t, want, contains(n.b.Groups(), group))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	require.Equal(t, want, slices.Contains(n.b.Groups(), group))
 }
 
 // logLines keeps a broker's log output and wakes a waiter at each line.
