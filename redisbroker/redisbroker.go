@@ -144,7 +144,9 @@ type Broker struct {
 	queued  atomic.Int64  // bytes in out and in the batch being published
 	dropped atomic.Int64  // messages Close could not publish
 	stop    chan struct{} // closed by Close: the publisher flushes and ends
-	done    chan struct{} // closed when Close has finished
+	stopCtx context.Context
+	cancel  context.CancelFunc // ends stopCtx, with stop
+	done    chan struct{}      // closed when Close has finished
 	wg      sync.WaitGroup
 
 	ps        *redis.PubSub
@@ -221,11 +223,13 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 	if ro.ClientName == "" {
 		ro.ClientName = "wszero"
 	}
+	b.stopCtx, b.cancel = context.WithCancel(context.Background())
 	b.rdb = redis.NewClient(ro)
 	b.rdb.AddHook(dialHook{b})
 	ctx, cancel := context.WithTimeout(context.Background(), connectWait)
 	defer cancel()
 	if err := b.rdb.Ping(ctx).Err(); err != nil {
+		b.cancel()
 		_ = b.rdb.Close()
 		return nil, fmt.Errorf("redisbroker: cannot connect to Redis at %s: %w", b.addr, err)
 	}
@@ -367,6 +371,7 @@ func (b *Broker) Close(ctx context.Context) error {
 		defer cancel()
 	}
 	close(b.stop) // the publisher sends what is queued, then ends
+	b.cancel()
 	var err error
 	if b.started.Load() {
 		flushed := make(chan struct{})
@@ -382,7 +387,10 @@ func (b *Broker) Close(ctx context.Context) error {
 			<-flushed
 		}
 		_ = b.ps.Close()
-		<-b.delivered
+		select {
+		case <-b.delivered:
+		case <-ctx.Done(): // go-redis's reader is still dialling: it ends when its dial does
+		}
 	}
 	switch n := b.dropped.Load(); {
 	case n > 0 && err != nil:
@@ -677,7 +685,7 @@ func (b *Broker) syncGroups() {
 		}
 	}
 	b.subsMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), subscribeWait)
+	ctx, cancel := context.WithTimeout(b.stopCtx, subscribeWait)
 	defer cancel()
 	if len(unsub) > 0 {
 		_ = b.ps.Unsubscribe(ctx, unsub...) // when Redis is away, the connection has gone with its subscriptions
