@@ -125,13 +125,13 @@ var (
 	ops = []constant{
 		{"Connect", OpConnect}, {"Disconnect", OpDisconnect}, {"Error", OpError},
 		{"Reply", OpReply}, {"Ping", OpPing}, {"Pong", OpPong}, {"Reload", OpReload}, {"EvalJS", OpEvalJS},
-		{"Away", OpAway}, {"Back", OpBack}, {"Session", OpSession}, {"Resume", OpResume}, {"Ack", OpAck},
+		{"Away", OpAway}, {"Back", OpBack}, {"Join", OpJoin}, {"Leave", OpLeave}, {"Session", OpSession}, {"Resume", OpResume}, {"Ack", OpAck},
 	}
 	keys = []constant{
 		{"Op", KeyOp}, {"Ref", KeyRef}, {"Result", KeyResult}, {"Msg", KeyMsg},
 		{"For", KeyFor}, {"Every", KeyEvery}, {"Script", KeyScript},
 		{"ID", KeyID}, {"Key", KeyKey}, {"Resumed", KeyResumed}, {"Missed", KeyMissed},
-		{"Got", KeyGot}, {"Seen", KeySeen}, {"Sent", KeySent}, {"Why", KeyWhy},
+		{"Got", KeyGot}, {"Seen", KeySeen}, {"Sent", KeySent}, {"Why", KeyWhy}, {"Group", KeyGroup},
 	}
 	subprotocols = []constant{{"JSON", SubprotocolJSON}, {"Resume", SubprotocolResume}}
 )

@@ -12,6 +12,8 @@ export const OpReload = "_reload";
 export const OpEvalJS = "eval_js";
 export const OpAway = "client_away";
 export const OpBack = "client_back";
+export const OpJoin = "group_join";
+export const OpLeave = "group_leave";
 export const OpSession = "_session";
 export const OpResume = "_resume";
 export const OpAck = "_ack";
@@ -32,6 +34,7 @@ export const KeyGot = "got";
 export const KeySeen = "seen";
 export const KeySent = "sent";
 export const KeyWhy = "why";
+export const KeyGroup = "group";
 
 // The subprotocols a session client offers.
 export const SubprotocolJSON = "wszero.json";
