@@ -39,16 +39,21 @@ import (
 // node.
 //
 // The subtests do not run in parallel: at any time, the running servers
-// of a cluster are those of one subtest. Besides the wszero.Broker
-// contract, they require of the broker:
+// of a cluster are those of one subtest. Their servers use a presence
+// interval of 50 ms (wszero.WithPresenceInterval), so that a silent node
+// is noticed fast, and every wait is bounded (10 s). Besides the
+// wszero.Broker contract, they require of the broker:
 //
 //   - what a node publishes to a group reaches the members on another
 //     node once its Presence lists them: a broker subscribes to a group
 //     (GroupChanged) before it carries the presence signals the server
 //     sends next;
-//   - after Close, it delivers nothing: a subtest closes a node's broker
-//     underneath its server, to make the node silent (the server's own
-//     Close then does nothing).
+//   - Close may come while the server still runs: to make a node silent,
+//     as a crash or a partition does, a subtest closes the node's broker
+//     underneath it (and the server's own Close, at its Shutdown, is not
+//     passed on). Its members must leave the other nodes' Presence within
+//     four presence intervals: three of silence, and the others' next
+//     look.
 func Run(t *testing.T, newBroker func(t *testing.T) wszero.Broker) {
 	t.Helper()
 	su := &suite{newBroker: newBroker}

@@ -607,7 +607,11 @@ func (e *events[T]) waitFor(t *testing.T, what string, timeout time.Duration, do
 		select {
 		case <-more:
 		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s; what arrived: %v", timeout, what, list)
+			shown, more := list, ""
+			if len(list) > 10 {
+				shown, more = list[len(list)-10:], fmt.Sprintf("(%d more before) ", len(list)-10)
+			}
+			t.Fatalf("timed out after %v waiting for %s; what arrived: %s%v", timeout, what, more, shown)
 		}
 	}
 }

@@ -340,4 +340,3 @@ func contains(cs []*conn, c *conn) bool {
 	}
 	return false
 }
-

@@ -12,15 +12,18 @@ import (
 // Hub is an in-memory cluster: the brokers it makes carry broadcasts,
 // sends and signals between the servers of one process, the way a broker
 // on NATS or Redis carries them between processes. Each node receives on
-// a goroutine of its own, in the order the others sent, and never from
-// the goroutine that published: what a Server hands its broker comes back
-// to it, and to the other nodes, only later. Run checks it like any other
-// engine; use it to run a cluster of wszero servers in one test.
+// a goroutine of its own, what each other node sent in the order it was
+// sent, and never on the goroutine that published or signalled: a Server
+// never hears from its broker while it calls it. A group's frames reach a
+// node while it has members there, as its GroupChanged calls say. Run
+// checks it like any other engine; use it to run a cluster of wszero
+// servers in one test.
 //
 // A Hub loses nothing and needs no closing: each broker ends with its
-// server's Shutdown. Its methods are safe to call from any goroutine.
+// server's Shutdown. Its methods, and its brokers', are safe to call from
+// any goroutine.
 type Hub struct {
-	mu    sync.Mutex
+	mu    sync.Mutex            // taken before a broker's own mu, never after
 	nodes map[string]*hubBroker // started and not closed, by node ID
 }
 
