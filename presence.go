@@ -809,8 +809,11 @@ func (c *Client) member(s *Server, joined time.Time) Member {
 // members), and members going away and coming back. A change of another
 // node arrives one broker hop after it happened (see Presence).
 //
-// For this server's own clients alone, the ops "group_join" and
-// "group_leave" are simpler: see OnJoin.
+// fn runs on every node for every node's changes: to tell pages, send to
+// this node's own members (Members), not BroadcastTo, which every node
+// would send again. For this server's own clients alone, handlers of the
+// server-raised ops "group_join" and "group_leave" are simpler: they
+// receive the client and {"group": name}.
 func (s *Server) OnPresence(fn func(PresenceChange)) {
 	if fn == nil {
 		panic("wszero.OnPresence(nil): pass a function")
