@@ -308,8 +308,10 @@ type silencer struct {
 	closed bool
 }
 
+// errSilenced is what a silenced broker's Publish and Signal return.
 var errSilenced = fmt.Errorf("brokertest: the broker was closed underneath its server, to make the node silent")
 
+// silence closes the broker underneath, once.
 func (b *silencer) silence(ctx context.Context) error {
 	b.mu.Lock()
 	already := b.closed
@@ -347,6 +349,8 @@ func (b *silencer) GroupChanged(group string) {
 	}
 }
 
+// Close closes the broker, unless silence has: the server's Close, at its
+// Shutdown, never reaches it twice.
 func (b *silencer) Close(ctx context.Context) error { return b.silence(ctx) }
 
 // dialOpts says how a client connects.

@@ -47,25 +47,26 @@ func join(t *testing.T, n *node, c *conn, group string) joined {
 // presence returns n's Presence of group, failing t on an error.
 func presence(t *testing.T, n *node, group string) []wszero.Member {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	members, err := n.s.Presence(ctx, group)
-	if err != nil {
-		t.Fatalf("node %s: Presence(%q): %v", n.name, group, err)
-	}
-	return members
+	return ask(t, n, "Presence", group, n.s.Presence)
 }
 
 // countMembers returns n's CountMembers of group, failing t on an error.
 func countMembers(t *testing.T, n *node, group string) int {
 	t.Helper()
+	return ask(t, n, "CountMembers", group, n.s.CountMembers)
+}
+
+// ask returns what method, n's Presence or CountMembers, says of group,
+// failing t on an error.
+func ask[T any](t *testing.T, n *node, name, group string, method func(context.Context, string) (T, error)) T {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	count, err := n.s.CountMembers(ctx, group)
+	v, err := method(ctx, group)
 	if err != nil {
-		t.Fatalf("node %s: CountMembers(%q): %v", n.name, group, err)
+		t.Fatalf("node %s: %s(%q): %v", n.name, name, group, err)
 	}
-	return count
+	return v
 }
 
 // identityJSON is the JSON of the identity the suite's WithAuthenticate
