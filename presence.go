@@ -902,7 +902,14 @@ func (s *Server) localPresence(group string) []Member {
 			members = append(members, c.member(s, at))
 		}
 	}
+	sortByJoined(members)
 	return members
+}
+
+// sortByJoined orders members by when they joined, to the millisecond;
+// those of one millisecond keep their order.
+func sortByJoined(members []Member) {
+	slices.SortStableFunc(members, func(a, b Member) int { return a.Joined.Compare(b.Joined) })
 }
 
 // remoteLocked lists group's members on the other nodes, by node, each
@@ -924,12 +931,8 @@ func (p *presence) remoteLocked(group string) []Member {
 			}
 			members = append(members, m)
 		}
-		slices.SortFunc(members[start:], func(a, b Member) int {
-			if c := a.Joined.Compare(b.Joined); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
+		slices.SortFunc(members[start:], func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+		sortByJoined(members[start:])
 	}
 	return members
 }
