@@ -76,7 +76,7 @@ func testShutdown(t *testing.T, su *suite) {
 		cl.waitChange(t, wszero.Left, "room", c.id)
 	}
 	for _, n := range cl.nodes[:len(cl.nodes)-1] {
-		checkPresence(t, n, "room", members[:1], nil, nil)
+		checkPresence(t, n, "room", members[:1], nil)
 		if got := countMembers(t, n, "room"); got != 1 {
 			t.Errorf("node %s: CountMembers counts %d members of room once node %s has shut down; want 1", n.name, got, doomed.name)
 		}
@@ -134,7 +134,7 @@ func testSilent(t *testing.T, su *suite) {
 	}
 	t.Logf("the silent node's members left the others' Presence %v after it went silent (%.1f intervals)", time.Since(start), float64(time.Since(start))/float64(presenceInterval))
 	for _, n := range cl.nodes[:len(cl.nodes)-1] {
-		checkPresence(t, n, "room", members[:1], nil, nil)
+		checkPresence(t, n, "room", members[:1], nil)
 		if got := countMembers(t, n, "room"); got != 1 {
 			t.Errorf("node %s: CountMembers counts %d members of room once node %s went silent; want 1", n.name, got, quiet.name)
 		}

@@ -95,31 +95,16 @@ func describe(ms []wszero.Member) string {
 	return b.String()
 }
 
-// knownBugLocalOrder is the bug in a server's Presence that the suite
-// reports by skipping, once every other check has passed.
-const knownBugLocalOrder = "known bug: Presence lists this node's own members in the order they connected (presence.go, localPresence takes Server.Members' order), not in the order they joined as documented and as it lists other nodes' members"
-
 // checkPresence fails t unless viewer's Presence of group lists exactly
 // want: the viewer's own members first, then each other node's together,
 // each node's in the order they joined, each with its ID, node, time of
 // joining, identity and whether it is away (the members in away).
-//
-// When bugs is not nil, the viewer's own members out of the order they
-// joined (knownBugLocalOrder) are added to it instead of failing t.
-func checkPresence(t *testing.T, viewer *node, group string, want []joined, away map[*conn]bool, bugs *[]string) []wszero.Member {
+func checkPresence(t *testing.T, viewer *node, group string, want []joined, away map[*conn]bool) []wszero.Member {
 	t.Helper()
 	got := presence(t, viewer, group)
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf("node %s: Presence(%q) %s; it lists:%s", viewer.name, group, fmt.Sprintf(format, args...), describe(got))
-	}
-	failOrBug := func(j joined, format string, args ...any) {
-		t.Helper()
-		if bugs != nil && j.n == viewer {
-			*bugs = append(*bugs, fmt.Sprintf("node %s: Presence(%q) %s", viewer.name, group, fmt.Sprintf(format, args...)))
-			return
-		}
-		fail(format, args...)
 	}
 	if len(got) != len(want) {
 		fail("has %d members, want %d", len(got), len(want))
@@ -145,9 +130,9 @@ func checkPresence(t *testing.T, viewer *node, group string, want []joined, away
 			nodesSeen = append(nodesSeen, j.n)
 		}
 		if i > 0 && got[i-1].Node == m.Node && m.Joined.Before(got[i-1].Joined) {
-			failOrBug(j, "lists %s, who joined at %s, after %s, who joined later", m.ID, m.Joined.Format("15:04:05.000"), got[i-1].ID)
+			fail("lists %s, who joined at %s, after %s, who joined later", m.ID, m.Joined.Format("15:04:05.000"), got[i-1].ID)
 		} else if i > 0 && got[i-1].Node == m.Node && slices.IndexFunc(want, func(w joined) bool { return w.c.id == m.ID }) < slices.IndexFunc(want, func(w joined) bool { return w.c.id == got[i-1].ID }) {
-			failOrBug(j, "lists %s before %s, who joined first", got[i-1].ID, m.ID)
+			fail("lists %s before %s, who joined first", got[i-1].ID, m.ID)
 		}
 		if m.Node != j.n.s.Node() {
 			fail("gives %s the node %q; it is on node %s, %q", m.ID, m.Node, j.n.name, j.n.s.Node())
@@ -183,9 +168,8 @@ func testPresence(t *testing.T, su *suite) {
 		cl.waitChange(t, wszero.Joined, "table", j.c.id)
 	}
 	var first []wszero.Member
-	var bugs []string
 	for _, n := range cl.nodes {
-		got := checkPresence(t, n, "table", members, nil, &bugs)
+		got := checkPresence(t, n, "table", members, nil)
 		for _, m := range got {
 			for _, f := range first {
 				if f.ID == m.ID && !f.Joined.Equal(m.Joined) {
@@ -210,10 +194,7 @@ func testPresence(t *testing.T, su *suite) {
 	}
 	members = slices.DeleteFunc(members, func(j joined) bool { return j.n == cl.last() })
 	for _, n := range cl.nodes {
-		checkPresence(t, n, "table", members, nil, &bugs)
-	}
-	if len(bugs) > 0 {
-		t.Skipf("%s; every other check passed:\n\t%s", knownBugLocalOrder, strings.Join(bugs, "\n\t"))
+		checkPresence(t, n, "table", members, nil)
 	}
 }
 
@@ -230,7 +211,7 @@ func testPresenceAway(t *testing.T, su *suite) {
 	x.proxy.Down()
 	cl.waitChange(t, wszero.WentAway, "table", x.id)
 	for _, n := range cl.nodes {
-		checkPresence(t, n, "table", members, map[*conn]bool{x: true}, nil)
+		checkPresence(t, n, "table", members, map[*conn]bool{x: true})
 		if got := countMembers(t, n, "table"); got != 2 {
 			t.Errorf("node %s: CountMembers counts %d members while one is away; want 2: an away member is a member", n.name, got)
 		}
@@ -238,7 +219,7 @@ func testPresenceAway(t *testing.T, su *suite) {
 	x.proxy.Up()
 	cl.waitChange(t, wszero.CameBack, "table", x.id)
 	for _, n := range cl.nodes {
-		checkPresence(t, n, "table", members, nil, nil)
+		checkPresence(t, n, "table", members, nil)
 	}
 }
 
