@@ -120,7 +120,8 @@ func WithResumeWindow(d time.Duration) Option {
 
 // WithPresenceInterval sets how often a node of a cluster (WithBroker)
 // tells the others it is still there (DefaultPresenceInterval, 1 s): a
-// node silent for three of its intervals is counted gone, and its members
+// node silent for three of its intervals is counted gone at the others'
+// next interval (within four), and its members
 // leave every group (see Presence). A shorter interval notices a vanished
 // node sooner, at the cost of a small signal per interval from every node
 // to every other.

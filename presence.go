@@ -199,9 +199,9 @@ func newPeerState() peerState {
 	return peerState{clients: map[string]*peerClient{}, groups: map[string]map[string]time.Time{}}
 }
 
-// startPresence starts telling the other nodes; New calls it when the
-// server has a broker.
-func (s *Server) startPresence() {
+// initPresence makes the presence's state; New calls it before the
+// broker starts, which may hand the server signals at once.
+func (s *Server) initPresence() {
 	p := &s.presence
 	p.s = s
 	p.interval = s.opts.presenceInterval
@@ -211,6 +211,12 @@ func (s *Server) startPresence() {
 	p.rings = map[string]*ring{}
 	p.gone = map[string]time.Time{}
 	p.stop, p.done = make(chan struct{}), make(chan struct{})
+}
+
+// startPresence starts telling the other nodes, once the broker has
+// started; New calls it.
+func (s *Server) startPresence() {
+	p := &s.presence
 	if !s.clustered {
 		close(p.done)
 		return
@@ -830,8 +836,9 @@ func (s *Server) OnPresence(fn func(PresenceChange)) {
 // It asks no one: every node tells the others about its members as they
 // change, one broker hop later (a millisecond or so on a local network).
 // A node that stops says so, and its members are gone at once; one that
-// vanishes without a word is counted gone after three presence
-// intervals (WithPresenceInterval), 3 s by default. A change whose
+// vanishes without a word is counted gone once it has been silent for
+// three presence intervals (WithPresenceInterval), noticed at the next
+// interval: within 3 to 4 s by default. A change whose
 // signal the broker lost is repaired within an interval and a round trip.
 //
 // When some node's presence is not known yet (it has just been heard of,

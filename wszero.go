@@ -99,6 +99,7 @@ func New(opts ...Option) *Server {
 		Error:            s.upgradeError,
 	}
 	s.loop.init()
+	s.initPresence()
 	s.startBroker()
 	s.startPresence()
 	return s

@@ -48,9 +48,6 @@ func (b earlyBroker) Start(n wszero.Node) error {
 // TestABrokerMayDeliverBeforeStartReturns: a signal that reaches a server
 // while New is starting its broker is taken in like any other.
 func TestABrokerMayDeliverBeforeStartReturns(t *testing.T) {
-	t.Skip("known bug: New starts the broker (wszero.go:102, startBroker) before the presence state it delivers into (wszero.go:103, startPresence): " +
-		"a signal in between panics with \"assignment to entry in nil map\" at presence.go:487 (p.nodes[from] = n); seen under redisbroker's conformance run. " +
-		"Fix: make presence's maps before broker.Start, and send the first hi and start the ticker after it")
 	hub := brokertest.NewHub()
 	s := wszero.New(wszero.WithBroker(earlyBroker{hub.Broker()}))
 	if err := s.Shutdown(t.Context()); err != nil {
