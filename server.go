@@ -297,11 +297,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		go finish()
 		<-httpDone
 		s.presence.stopPresence()
+		s.closeTunnels()
 		_ = s.closeBroker(ctx)
 		return ctx.Err()
 	}
 	finish()
 	s.presence.stopPresence()
+	s.closeTunnels()
 	// What the disconnect handlers published goes out before the broker
 	// lets go of its connection.
 	brokerErr := s.closeBroker(ctx)

@@ -6,33 +6,57 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/wszero/wszero/internal/nodetunnel"
 	"github.com/wszero/wszero/internal/protocol"
 )
 
 // A client whose connection dropped may come back to another node of the
 // cluster (a load balancer without sticky sessions). Its session stays on
-// the node that holds it: the node it reached opens a tunnel there through
-// the broker (Tunneler) and relays the client's WebSocket bytes both ways,
-// untouched, so that the session's node serves it as if it had dialled
-// that node: resuming, numbering, keepalive and limits are the same.
+// the node that holds it: the node it reached opens a tunnel there over
+// the nodes' signals (Broker.Signal, internal/nodetunnel) and relays the
+// client's WebSocket bytes both ways, untouched, so that the session's
+// node serves it as if it had dialled that node: resuming, numbering,
+// keepalive and limits are the same, over every broker.
 
-// Tunneler is a Broker that carries byte streams between nodes. (To be
-// replaced by tunnels over Broker.Signal.)
-type Tunneler interface {
-	Tunnel(ctx context.Context, node string, hello []byte) (net.Conn, error)
+// A tunnel's messages, with the kind of signal before them, fit in a
+// signal: this does not compile otherwise.
+const _ = uint(MaxSignal - 1 - nodetunnel.MaxMessage)
+
+// tunnels returns the node's tunnels to other nodes, made on first use.
+func (s *Server) tunnels() *nodetunnel.Tunnels {
+	r := &s.relays
+	r.tunOnce.Do(func() {
+		r.tun = nodetunnel.New(nodetunnel.Config{
+			Node:  s.node,
+			Send:  func(node string, msg []byte) error { return s.signal(node, signalTunnel, msg) },
+			Knows: s.presence.knows,
+			Accept: func(_ string, hello []byte) (func(net.Conn), string) {
+				return s.acceptTunnel(hello)
+			},
+			Log: s.logThrottledWarn,
+		})
+	})
+	return r.tun
 }
 
-// tunnelSignal takes in a tunnel's signal from another node. (To be
-// written: tunnels over Broker.Signal.)
-func (s *Server) tunnelSignal(from string, msg []byte) {}
+// tunnelSignal takes in a tunnel's signal from another node.
+func (s *Server) tunnelSignal(from string, msg []byte) {
+	s.tunnels().Receive(from, msg)
+}
+
+// closeTunnels closes the node's tunnels, at the end of Shutdown, before
+// the broker: the other nodes' ends read io.EOF.
+func (s *Server) closeTunnels() {
+	s.tunnels().Close()
+}
 
 // tunnelHello is what a relaying node tells the session's node.
 type tunnelHello struct {
@@ -41,31 +65,27 @@ type tunnelHello struct {
 	Remote string `json:"remote"` // the client's address, for logs
 }
 
-// The words of a resume that another node could not take.
-const (
-	whyNoTunnel = "the session is on another node of the cluster, and this server's broker cannot reach it (it is not a wszero.Tunneler)"
-	whyNodeGone = "the node that held the session is gone (it stopped or restarted)"
-)
+// whyNodeGone is what a client hears when its session's node does not
+// answer: the tunnel there cannot open.
+const whyNodeGone = "the node that held the session is gone (it stopped or restarted)"
 
 // relay resumes, through a tunnel to the node that holds it, the session
 // that req names, and relays l's connection there until either side ends.
 // It reports false, and why, when it cannot.
 func (s *Server) relay(l *link, req protocol.Resume, remote string) (bool, string) {
-	t, ok := s.broker.(Tunneler)
-	if !ok {
-		return false, whyNoTunnel
-	}
 	hello, err := json.Marshal(tunnelHello{Resume: req, IP: l.ip, Remote: remote})
 	if err != nil {
 		return false, err.Error()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.handshakeTimeout)
+	ctx, cancel := context.WithTimeout(s.relays.context(), s.opts.handshakeTimeout)
 	defer cancel()
-	tun, err := t.Tunnel(ctx, NodeOf(req.ID), hello)
+	node := NodeOf(req.ID)
+	tun, err := s.tunnels().Open(ctx, node, hello)
 	if err != nil {
-		s.logger().Info("wszero: a client could not resume through a tunnel", "node", NodeOf(req.ID), "err", err)
-		if strings.Contains(err.Error(), whyUnknown) {
-			return false, whyUnknown
+		s.logger().Info("wszero: a client could not resume through a tunnel", "node", node, "err", err)
+		var refused *nodetunnel.RefusedError
+		if errors.As(err, &refused) {
+			return false, refused.Reason // the session's node's words
 		}
 		return false, whyNodeGone
 	}
@@ -127,12 +147,31 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 }
 
 // relayList holds the connections this node relays to others, for
-// Shutdown to close.
+// Shutdown to close, and the node's tunnels.
 type relayList struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.Conn]net.Conn // client → tunnel
 	wg     sync.WaitGroup
+	ctx    context.Context // of the tunnels being opened: canceled by closeAll
+	cancel context.CancelFunc
+
+	tunOnce sync.Once
+	tun     *nodetunnel.Tunnels
+}
+
+// context returns the context of the tunnels that relays open, which
+// closeAll cancels.
+func (r *relayList) context() context.Context {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx == nil {
+		r.ctx, r.cancel = context.WithCancel(context.Background())
+		if r.closed {
+			r.cancel()
+		}
+	}
+	return r.ctx
 }
 
 func (r *relayList) add(client, tun net.Conn) bool {
@@ -158,10 +197,13 @@ func (r *relayList) remove(client net.Conn) {
 	r.wg.Done()
 }
 
-// closeAll ends every relay, and waits for them.
+// closeAll ends every relay, and the opening of any, and waits for them.
 func (r *relayList) closeAll() {
 	r.mu.Lock()
 	r.closed = true
+	if r.cancel != nil {
+		r.cancel()
+	}
 	for client, tun := range r.conns {
 		client.Close()
 		tun.Close()
@@ -177,6 +219,9 @@ func (s *Server) acceptTunnel(data []byte) (serve func(net.Conn), refused string
 	var h tunnelHello
 	if err := json.Unmarshal(data, &h); err != nil || h.ID == "" {
 		return nil, "the tunnel's hello is not a resume"
+	}
+	if s.isClosing() {
+		return nil, "the server is shutting down"
 	}
 	if s.opts.resumeWindow <= 0 {
 		return nil, whyNoResume
