@@ -241,6 +241,21 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// within runs f on a goroutine and returns its error, failing the test if
+// it takes longer than testTimeout.
+func within(t testing.TB, what string, f func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(testTimeout):
+		t.Fatalf("%s took more than %v", what, testTimeout)
+		return nil
+	}
+}
+
 // subscribed waits until n's broker has subscribed to group and NATS knows.
 func subscribed(t testing.TB, n *node, group string, want bool) {
 	t.Helper()

@@ -1,6 +1,7 @@
 // Package natsbroker spreads a wszero server over several processes or
-// machines through NATS (https://nats.io): Broadcast, BroadcastTo and
-// SendTo reach the clients of every server connected to the same NATS.
+// machines through NATS (https://nats.io): Broadcast, BroadcastTo, SendTo,
+// SendToOne, Presence and a session's resume reach the clients of every
+// server connected to the same NATS.
 //
 //	b, err := natsbroker.Connect("nats://127.0.0.1:4222")
 //	if err != nil {
@@ -14,68 +15,48 @@
 // subscribes to
 //
 //	wszero.all           broadcasts
-//	wszero.n.<node>      sends to its own clients (SendTo)
+//	wszero.n.<node>      sends to its own clients (SendTo, SendToOne)
 //	wszero.g.<group>     a group's broadcasts, only while the group has
 //	                     members on this node (<group> is the name in
 //	                     unpadded base64url, so any name makes a subject)
-//	wszero.tun.<node>    requests to open a tunnel to it (Tunnel)
+//	wszero.s             the servers' signals to every node
+//	wszero.s.<node>      the servers' signals to this node
+//
+// Signals are what the wszero servers tell each other besides their
+// clients' frames: who is in which group, and the tunnels through which a
+// client that reconnected to another node resumes its session on the node
+// that holds it. What they mean is the server's; natsbroker carries them.
 //
 // A node delivers its own broadcasts to its own clients directly, before
 // publishing, and the connection is made with nats.NoEcho, so NATS never
 // sends a node's publications back to it: local delivery does not wait for
 // NATS, keeps working while NATS is away, and happens exactly once. Every
-// message carries the publishing node's ID in a header as well, and a node
-// drops any that would come back.
+// message carries the publishing node's ID in a header as well
+// (Wszero-Node), and a node drops any that would come back. A send names
+// its client in the Wszero-Client header, and a SendToOne its group too,
+// in Wszero-Group (in unpadded base64url).
 //
 // # Order and faults
 //
 // One goroutine publishes, in the order the server handed the messages
 // over, and all subscriptions share one channel read by one goroutine, so
-// what one node publishes reaches each other node in order, whatever its
-// subject. Publishing never blocks the server: messages wait in a bounded
-// queue (WithQueue), and while NATS is away in nats.go's reconnect buffer
-// (nats.ReconnectBufSize, 8 MiB by default); when both are full, Publish
-// returns an error and the message does not reach other nodes. The
-// connection reconnects by itself for ever and subscribes again; drops,
-// reconnections and lost messages are logged. Messages published while a
-// node is away from NATS do not reach it (NATS core is at most once).
+// what one node publishes and signals reaches each other node in order,
+// whatever its subject. Publishing never blocks the server: messages wait
+// in a bounded queue (WithQueue), and while NATS is away in nats.go's
+// reconnect buffer (nats.ReconnectBufSize, 8 MiB by default); when both
+// are full, Publish and Signal return an error and the message does not
+// reach other nodes. The connection reconnects by itself for ever and
+// subscribes again; drops, reconnections and lost messages are logged.
+// Messages published while a node is away from NATS do not reach it (NATS
+// core is at most once): the server repairs what a lost signal breaks
+// (a tunnel then breaks rather than lose bytes).
 //
-// Subscribing takes a moment: the first member of a group on a node
-// receives other nodes' broadcasts to the group once NATS has the
-// subscription, about one round trip after AddToGroup returns (its own
-// node's broadcasts reach it at once). A node that falls more than 65,536
-// messages behind in delivering drops the excess, and NATS's slow-consumer
-// error is logged.
-//
-// # Tunnels
-//
-// Broker is a wszero.Tunneler: Tunnel opens a byte stream to another node,
-// which a client uses to resume, through the node it reconnected to, the
-// session that another node holds. Opening is a NATS request to the node's
-// tunnel subject; its headers name the opener's node, the inbox where it
-// receives (from nats.Conn.NewInbox, so nats.CustomInboxPrefix applies),
-// its window and its keepalive interval, and its data is the hello. The
-// node answers with a refusal (a Wszero-Refused header, and its words as
-// data) or with its own inbox, window and interval. NATS's "no responders"
-// means that no such node runs. An opener that gives up waiting says so on
-// the same subject, and the node closes the tunnel if it accepted it late.
-//
-// Each message of a tunnel then starts with its kind (data, acknowledgement,
-// keepalive or end) and a sequence number, one count per direction. A
-// receiver that finds a number missing, which happens when NATS drops
-// messages (it is at most once), breaks the tunnel instead of delivering
-// bytes out of order or with a hole: its Read and Write return an error
-// wrapping ErrTunnelBroken, and the other end is told. The end marker makes
-// the other end's Read return io.EOF after the bytes written before it.
-//
-// A tunnel's memory is bounded by its window (WithTunnelWindow): the
-// receiver acknowledges what it has read, and a Write waits (until its
-// deadline) while the other end holds a window's worth unread, like TCP.
-// An idle tunnel sends a keepalive every interval (WithTunnelKeepalive),
-// and breaks when the other end has said nothing for three of its
-// intervals: 20 s at most by default after a node vanishes without a word.
-// Closing a Broker closes its tunnels, and their other ends read io.EOF at
-// once.
+// The publishing goroutine also subscribes to a group's subject when the
+// group gains its first member on the node, before it publishes anything
+// the server queued after: once another node has the presence signal that
+// says so, its broadcasts to the group reach this node's members. A node
+// that falls more than 65,536 messages behind in delivering drops the
+// excess, and NATS's slow-consumer error is logged.
 package natsbroker
 
 import (
@@ -87,7 +68,6 @@ import (
 	"maps"
 	neturl "net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,14 +81,13 @@ import (
 const (
 	headerNode   = "Wszero-Node"   // the publishing node's ID
 	headerClient = "Wszero-Client" // the client a send is for
-	headerCount  = "Wszero-Count"  // a request for a group's member count
+	headerGroup  = "Wszero-Group"  // a SendToOne's group, in unpadded base64url
 )
 
 // Defaults of the options.
 const (
 	DefaultSubjectPrefix = "wszero"               // DefaultSubjectPrefix is the first token of every subject.
 	DefaultQueue         = 65536                  // DefaultQueue is how many messages may wait to be published.
-	DefaultCountTimeout  = 100 * time.Millisecond // DefaultCountTimeout is how long CountMembers waits for other nodes.
 	DefaultReconnectWait = 500 * time.Millisecond // DefaultReconnectWait is the pause between reconnection attempts.
 
 	deliverBuffer = 65536           // incoming messages waiting for delivery; past it NATS reports a slow consumer
@@ -122,21 +101,17 @@ const (
 // buffer can hold.
 var ErrQueueFull = errors.New("natsbroker: the publishing queue is full; NATS is away or too slow")
 
-// ErrClosed is returned by Publish and CountMembers once the broker is closed.
+// ErrClosed is returned by Publish and Signal once the broker is closed.
 var ErrClosed = errors.New("natsbroker: the broker is closed")
 
 // Option configures Connect.
 type Option func(*options)
 
 type options struct {
-	log          *slog.Logger
-	prefix       string
-	queue        int
-	countTimeout time.Duration
-	nats         []nats.Option
-
-	tunnelWindow    int
-	tunnelKeepalive time.Duration
+	log    *slog.Logger
+	prefix string
+	queue  int
+	nats   []nats.Option
 }
 
 // WithLogger sends the broker's log lines to l; nil silences them. The
@@ -163,15 +138,6 @@ func WithQueue(messages int) Option {
 	return func(o *options) { o.queue = messages }
 }
 
-// WithCountTimeout sets how long CountMembers waits for the other nodes'
-// answers (DefaultCountTimeout).
-func WithCountTimeout(d time.Duration) Option {
-	if d <= 0 {
-		panic(fmt.Sprintf("natsbroker.WithCountTimeout(%v): the timeout must be more than 0", d))
-	}
-	return func(o *options) { o.countTimeout = d }
-}
-
 // WithNATSOptions passes options to nats.Connect, after natsbroker's own
 // (so they win): credentials, TLS, nats.ReconnectWait,
 // nats.ReconnectBufSize… natsbroker's disconnect, reconnect and error
@@ -185,7 +151,7 @@ func WithNATSOptions(opts ...nats.Option) Option {
 // the connection) on Shutdown. A Broker serves one server.
 //
 // Its methods are safe to call from any goroutine, and none waits for
-// NATS but Close, CountMembers and Tunnel.
+// NATS but Start (a moment) and Close.
 type Broker struct {
 	nc     *nats.Conn
 	opts   options
@@ -199,7 +165,8 @@ type Broker struct {
 	stop   chan struct{}  // closed by Close: the goroutines end
 	wg     sync.WaitGroup
 
-	closing atomic.Bool // Close has begun
+	closing  atomic.Bool // Close has begun
+	hasDirty atomic.Bool // dirty has groups: the publisher checks them first
 
 	mu       sync.Mutex
 	started  bool
@@ -207,12 +174,8 @@ type Broker struct {
 	logTimes map[string]time.Time // for throttled log lines
 	kick     chan struct{}        // something is dirty
 
-	subsMu sync.Mutex                    // held by groupLoop while it (un)subscribes
+	subsMu sync.Mutex                    // held by the publisher while it (un)subscribes
 	subs   map[string]*nats.Subscription // by group, while it has local members
-
-	tunMu     sync.Mutex
-	tunnels   map[endpoint]struct{} // open, for keepalives and Close
-	tunClosed bool                  // Close has closed them: no more
 }
 
 // Connect connects to the NATS server at url (several may be given, separated
@@ -221,13 +184,9 @@ type Broker struct {
 func Connect(url string, opts ...Option) (*Broker, error) {
 	b := &Broker{
 		opts: options{
-			log:          slog.Default(),
-			prefix:       DefaultSubjectPrefix,
-			queue:        DefaultQueue,
-			countTimeout: DefaultCountTimeout,
-
-			tunnelWindow:    DefaultTunnelWindow,
-			tunnelKeepalive: DefaultTunnelKeepalive,
+			log:    slog.Default(),
+			prefix: DefaultSubjectPrefix,
+			queue:  DefaultQueue,
 		},
 		closed:   make(chan struct{}),
 		stop:     make(chan struct{}),
@@ -235,7 +194,6 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 		dirty:    map[string]struct{}{},
 		kick:     make(chan struct{}, 1),
 		logTimes: map[string]time.Time{},
-		tunnels:  map[endpoint]struct{}{},
 	}
 	for _, o := range opts {
 		o(&b.opts)
@@ -292,8 +250,8 @@ func Connect(url string, opts ...Option) (*Broker, error) {
 // Conn returns the broker's NATS connection, for its status and statistics.
 func (b *Broker) Conn() *nats.Conn { return b.nc }
 
-// Start subscribes to broadcasts, to the node's own subject and to its
-// tunnel subject, and starts delivering and publishing. It waits until
+// Start subscribes to broadcasts, to the node's own subject and to the
+// signals' subjects, and starts delivering and publishing. It waits until
 // NATS has the subscriptions, for at most 1 s. The wszero server calls it,
 // from New.
 func (b *Broker) Start(node wszero.Node) error {
@@ -303,11 +261,9 @@ func (b *Broker) Start(node wszero.Node) error {
 		return err
 	}
 	b.started = true
-	b.wg.Add(4)
+	b.wg.Add(2)
 	go b.publishLoop()
 	go b.deliverLoop()
-	go b.groupLoop()
-	go b.keepaliveLoop()
 	b.mu.Unlock()
 	// Other nodes reach this one once NATS has the subscriptions; wait
 	// for that a moment, not for ever: NATS may be slow or away.
@@ -324,15 +280,10 @@ func (b *Broker) subscribe(node wszero.Node) error {
 		return ErrClosed
 	}
 	b.node, b.nodeID = node, node.ID()
-	for _, subj := range []string{b.subjectAll(), b.subjectNode(b.nodeID)} {
+	for _, subj := range []string{b.subjectAll(), b.subjectNode(b.nodeID), b.subjectSignal(""), b.subjectSignal(b.nodeID)} {
 		if _, err := b.nc.ChanSubscribe(subj, b.in); err != nil {
 			return fmt.Errorf("natsbroker: cannot subscribe to %s: %w", subj, err)
 		}
-	}
-	// Tunnels open on a subscription of their own, so that a request
-	// never waits behind broadcasts.
-	if _, err := b.nc.Subscribe(b.subjectTunnel(b.nodeID), b.acceptTunnel); err != nil {
-		return fmt.Errorf("natsbroker: cannot subscribe to %s: %w", b.subjectTunnel(b.nodeID), err)
 	}
 	return nil
 }
@@ -350,11 +301,34 @@ func (b *Broker) Publish(to wszero.Target, frame []byte) error {
 		}
 		m.Subject = b.subjectNode(node)
 		m.Header.Set(headerClient, to.Client)
+		if to.Group != "" { // SendToOne: the client, or another member there
+			m.Header.Set(headerGroup, base64.RawURLEncoding.EncodeToString([]byte(to.Group)))
+		}
 	case to.Group != "":
 		m.Subject = b.subjectGroup(to.Group)
 	default:
 		m.Subject = b.subjectAll()
 	}
+	return b.enqueue(m)
+}
+
+// Signal queues msg for node's server, or for every other node's when node
+// is "". It never blocks: when the queue is full it returns ErrQueueFull.
+func (b *Broker) Signal(node string, msg []byte) error {
+	if len(msg) > wszero.MaxSignal {
+		return fmt.Errorf("natsbroker: a signal of %d bytes is over wszero.MaxSignal (%d)", len(msg), wszero.MaxSignal)
+	}
+	if node != "" && wszero.NodeOf(node+".x") != node {
+		return fmt.Errorf("natsbroker: %.60q is not a node ID", node)
+	}
+	m := &nats.Msg{Subject: b.subjectSignal(node), Header: nats.Header{}, Data: msg}
+	m.Header.Set(headerNode, b.nodeID)
+	return b.enqueue(m)
+}
+
+// enqueue queues m for the publisher, unless the queue is full or the
+// broker closed.
+func (b *Broker) enqueue(m *nats.Msg) error {
 	if b.closing.Load() {
 		return ErrClosed
 	}
@@ -369,10 +343,12 @@ func (b *Broker) Publish(to wszero.Target, frame []byte) error {
 }
 
 // GroupChanged notes that group's local membership changed; the broker's
-// own goroutine then subscribes or unsubscribes. It never blocks.
+// publishing goroutine then subscribes or unsubscribes, before it
+// publishes anything queued after this call. It never blocks.
 func (b *Broker) GroupChanged(group string) {
 	b.mu.Lock()
 	b.dirty[group] = struct{}{}
+	b.hasDirty.Store(true)
 	b.mu.Unlock()
 	select {
 	case b.kick <- struct{}{}:
@@ -380,51 +356,7 @@ func (b *Broker) GroupChanged(group string) {
 	}
 }
 
-// CountMembers asks every node hosting group for its count and adds up the
-// answers that arrive within the count timeout (WithCountTimeout) or
-// before ctx ends: the sum is approximate. When NATS is away it returns at
-// once, with this node's count and an error.
-func (b *Broker) CountMembers(ctx context.Context, group string) (int, error) {
-	local := 0
-	if b.node != nil {
-		local = b.node.Members(group)
-	}
-	if b.closing.Load() {
-		return local, ErrClosed
-	}
-	if !b.nc.IsConnected() {
-		return local, fmt.Errorf("natsbroker: NATS is away: only this node's members are counted")
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.countTimeout)
-	defer cancel()
-	inbox := b.nc.NewRespInbox()
-	replies := make(chan *nats.Msg, 64)
-	sub, err := b.nc.ChanSubscribe(inbox, replies)
-	if err != nil {
-		return local, fmt.Errorf("natsbroker: cannot count: %w", err)
-	}
-	defer sub.Unsubscribe()
-	m := &nats.Msg{Subject: b.subjectGroup(group), Reply: inbox, Header: nats.Header{}}
-	m.Header.Set(headerNode, b.nodeID)
-	m.Header.Set(headerCount, "1")
-	if err := b.nc.PublishMsg(m); err != nil {
-		return local, fmt.Errorf("natsbroker: cannot count: %w", err)
-	}
-	total := local
-	for {
-		select {
-		case r := <-replies:
-			if n, err := strconv.Atoi(string(r.Data)); err == nil && n > 0 {
-				total += n
-			}
-		case <-ctx.Done():
-			return total, nil
-		}
-	}
-}
-
-// Close closes the tunnels, publishes what is queued, drains the NATS
-// connection (the subscriptions stop, what was published is flushed) and
+// Close publishes what is queued, drains the NATS connection (the subscriptions stop, what was published is flushed) and
 // closes it, giving up when ctx ends (or after 2 s when ctx has no
 // deadline). The wszero server calls it at the end of Shutdown.
 func (b *Broker) Close(ctx context.Context) error {
@@ -440,8 +372,7 @@ func (b *Broker) Close(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, closeWait)
 		defer cancel()
 	}
-	b.closeTunnels() // their end markers go before the drain
-	close(b.stop)    // the publisher sends what is queued, then ends
+	close(b.stop) // the publisher sends what is queued, then ends
 	if started {
 		b.wg.Wait()
 	}
@@ -459,14 +390,18 @@ func (b *Broker) Close(ctx context.Context) error {
 	return err
 }
 
-// publishLoop publishes queued messages in order, until Close, then
+// publishLoop publishes queued messages in order, and makes the groups'
+// subscriptions follow their local membership, until Close; then it
 // publishes what is still queued.
 func (b *Broker) publishLoop() {
 	defer b.wg.Done()
 	for {
 		select {
 		case m := <-b.out:
+			b.syncGroups()
 			b.publish(m)
+		case <-b.kick:
+			b.syncGroups()
 		case <-b.stop:
 			for {
 				select {
@@ -500,9 +435,10 @@ func (b *Broker) deliverLoop() {
 	}
 }
 
-// deliver hands one message to the server, or answers a count.
+// deliver hands one message to the server.
 func (b *Broker) deliver(m *nats.Msg) {
-	if m.Header.Get(headerNode) == b.nodeID {
+	from := m.Header.Get(headerNode)
+	if from == b.nodeID {
 		return // our own: already delivered here
 	}
 	rest, ok := strings.CutPrefix(m.Subject, b.opts.prefix+".")
@@ -512,22 +448,28 @@ func (b *Broker) deliver(m *nats.Msg) {
 	var to wszero.Target
 	switch {
 	case rest == "all":
+	case rest == "s" || strings.HasPrefix(rest, "s."):
+		if from != "" {
+			b.node.Signal(from, m.Data)
+		}
+		return
 	case strings.HasPrefix(rest, "g."):
 		name, err := base64.RawURLEncoding.DecodeString(rest[2:])
 		if err != nil {
 			return
 		}
 		to.Group = string(name)
-		if m.Header.Get(headerCount) != "" {
-			if m.Reply != "" {
-				_ = b.nc.Publish(m.Reply, strconv.AppendInt(nil, int64(b.node.Members(to.Group)), 10))
-			}
-			return
-		}
 	case strings.HasPrefix(rest, "n."):
 		to.Client = m.Header.Get(headerClient)
 		if to.Client == "" {
 			return
+		}
+		if g := m.Header.Get(headerGroup); g != "" {
+			name, err := base64.RawURLEncoding.DecodeString(g)
+			if err != nil {
+				return
+			}
+			to.Group = string(name)
 		}
 	default:
 		return
@@ -535,23 +477,19 @@ func (b *Broker) deliver(m *nats.Msg) {
 	b.node.Deliver(to, m.Data)
 }
 
-// groupLoop subscribes to a group's subject while the group has members on
-// this node, and unsubscribes when it has none.
-func (b *Broker) groupLoop() {
-	defer b.wg.Done()
-	for {
-		select {
-		case <-b.kick:
-		case <-b.stop:
-			return
-		}
-		b.mu.Lock()
-		dirty := b.dirty
-		b.dirty = map[string]struct{}{}
-		b.mu.Unlock()
-		for g := range dirty {
-			b.syncGroup(g)
-		}
+// syncGroups makes the subscriptions of the groups that GroupChanged
+// named follow their local membership.
+func (b *Broker) syncGroups() {
+	if !b.hasDirty.Load() {
+		return
+	}
+	b.mu.Lock()
+	dirty := b.dirty
+	b.dirty = map[string]struct{}{}
+	b.hasDirty.Store(false)
+	b.mu.Unlock()
+	for g := range dirty {
+		b.syncGroup(g)
 	}
 }
 
@@ -590,6 +528,15 @@ func (b *Broker) Groups() []string {
 func (b *Broker) subjectAll() string { return b.opts.prefix + ".all" }
 
 func (b *Broker) subjectNode(node string) string { return b.opts.prefix + ".n." + node }
+
+// subjectSignal is the subject of signals to node, or to every node when
+// node is "".
+func (b *Broker) subjectSignal(node string) string {
+	if node == "" {
+		return b.opts.prefix + ".s"
+	}
+	return b.opts.prefix + ".s." + node
+}
 
 func (b *Broker) subjectGroup(group string) string {
 	return b.opts.prefix + ".g." + base64.RawURLEncoding.EncodeToString([]byte(group))
