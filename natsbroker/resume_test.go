@@ -1,6 +1,7 @@
 package natsbroker_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -177,4 +178,72 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	require.Contains(t, again.Why, "gone")
 	require.NotEqual(t, id, again.ID)
 	require.Len(t, b.s.Clients(), 1)
+}
+
+// TestResumedClientAcrossANATSRestart: a client has resumed its session of
+// node A through node B, and NATS restarts. The tunnel between them stays
+// whole, or breaks (NATS lost some of its messages) and the client, back
+// on B, resumes through a new one once NATS is back: either way it keeps
+// its session and has every message once, in order.
+func TestResumedClientAcrossANATSRestart(t *testing.T) {
+	ns, nodes := cluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	addSessionApp(a)
+	addSessionApp(b)
+	proxy := cutproxy.Start(t, strings.TrimPrefix(a.ts.URL, "http://"))
+	k := &ticks{more: make(chan struct{}, 1)}
+	sessions := make(chan client.Session, 16)
+	ctx := t.Context()
+	c, err := client.Dial(ctx, "ws://"+proxy.Addr()+"/ws", client.WithLogger(nil),
+		client.WithReconnect(client.Reconnect{MinDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond}),
+		client.WithOnSession(func(s client.Session) { sessions <- s }),
+		client.WithHandler("tick", k.handle))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	id := receiveWithin(t, sessions, "the first session").ID
+	require.NoError(t, c.Call(ctx, "join", wszero.Params{"name": "Ada", "team": "red"}, nil))
+	proxy.SetBackend(strings.TrimPrefix(b.ts.URL, "http://"))
+	proxy.Cut()
+	resumed := receiveWithin(t, sessions, "the resume through B")
+	require.True(t, resumed.Resumed, "%+v", resumed)
+	require.Equal(t, id, resumed.ID)
+
+	// A's broadcasts reach the client through the tunnel.
+	tick := 0
+	send := func(n int) {
+		for range n {
+			tick++
+			require.NoError(t, a.s.BroadcastTo("red", "tick", wszero.Params{"n": tick}))
+		}
+	}
+	send(5)
+	k.upTo(t, tick)
+
+	natsURL := ns.ClientURL()
+	stopNATS(ns)
+	for _, n := range nodes {
+		eventually(t, "the brokers to see NATS gone", func() bool { return !n.b.Conn().IsConnected() })
+	}
+	send(10) // into the tunnel while NATS is away
+	startNATS(t, portOf(t, natsURL))
+	// Each node's subscriptions are back once its probe reaches a
+	// client of the other.
+	probes := []*peer{dial(t, a), dial(t, b)}
+	for i, n := range nodes {
+		other := probes[1-i]
+		eventually(t, fmt.Sprintf("a probe from node %d to reach the other", i), func() bool {
+			require.NoError(t, n.s.Broadcast("probe", nil))
+			return len(other.messages("probe")) > 0
+		})
+	}
+	send(10) // these show the tunnel a hole, if NATS made one
+	requireOneToN(t, "ticks", k.upTo(t, tick), tick)
+	for len(sessions) > 0 {
+		s := <-sessions
+		require.True(t, s.Resumed, "the client came back and did not resume: %+v", s)
+		require.Equal(t, id, s.ID)
+		t.Logf("the tunnel broke, and the client resumed through a new one (%d missed)", s.Missed)
+	}
+	require.NotNil(t, a.s.Client(id), "A holds the session")
+	require.Nil(t, b.s.Client(id), "B relays it")
 }
