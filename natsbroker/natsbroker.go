@@ -96,9 +96,9 @@ const (
 	startFlush    = time.Second     // how long Start waits for NATS to have the subscriptions
 )
 
-// ErrQueueFull is returned by Publish when the publishing queue is full:
-// NATS has been away or slow for longer than the queue and the reconnect
-// buffer can hold.
+// ErrQueueFull is returned by Publish and Signal when the publishing queue
+// is full: NATS has been away or slow for longer than the queue and the
+// reconnect buffer can hold.
 var ErrQueueFull = errors.New("natsbroker: the publishing queue is full; NATS is away or too slow")
 
 // ErrClosed is returned by Publish and Signal once the broker is closed.

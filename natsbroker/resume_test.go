@@ -96,6 +96,22 @@ func receiveWithin[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
+// dialSession connects a client that reconnects quickly, through proxy,
+// and returns it, the n of the "tick" and "direct" messages it receives,
+// and its sessions as they come.
+func dialSession(t *testing.T, proxy *cutproxy.Proxy) (*client.Conn, *ticks, chan client.Session) {
+	t.Helper()
+	k := &ticks{more: make(chan struct{}, 1)}
+	sessions := make(chan client.Session, 16)
+	c, err := client.Dial(t.Context(), "ws://"+proxy.Addr()+"/ws", client.WithLogger(nil),
+		client.WithReconnect(client.Reconnect{MinDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond}),
+		client.WithOnSession(func(s client.Session) { sessions <- s }),
+		client.WithHandler("tick", k.handle), client.WithHandler("direct", k.handle))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c, k, sessions
+}
+
 // TestResumeOnAnotherNode: a client's connection drops, and it comes back
 // through a load balancer to the other node. It resumes there: the node
 // that holds its session serves it through a tunnel, with every guarantee
@@ -109,15 +125,8 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	appA := addSessionApp(a)
 	addSessionApp(b)
 	proxy := cutproxy.Start(t, strings.TrimPrefix(a.ts.URL, "http://"))
-	k := &ticks{more: make(chan struct{}, 1)}
-	sessions := make(chan client.Session, 8)
+	c, k, sessions := dialSession(t, proxy)
 	ctx := t.Context()
-	c, err := client.Dial(ctx, "ws://"+proxy.Addr()+"/ws", client.WithLogger(nil),
-		client.WithReconnect(client.Reconnect{MinDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond}),
-		client.WithOnSession(func(s client.Session) { sessions <- s }),
-		client.WithHandler("tick", k.handle), client.WithHandler("direct", k.handle))
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
 	first := receiveWithin(t, sessions, "the first session")
 	id := first.ID
 	require.Equal(t, a.s.Clients()[0].ID(), id)
@@ -191,15 +200,8 @@ func TestResumedClientAcrossANATSRestart(t *testing.T) {
 	addSessionApp(a)
 	addSessionApp(b)
 	proxy := cutproxy.Start(t, strings.TrimPrefix(a.ts.URL, "http://"))
-	k := &ticks{more: make(chan struct{}, 1)}
-	sessions := make(chan client.Session, 16)
+	c, k, sessions := dialSession(t, proxy)
 	ctx := t.Context()
-	c, err := client.Dial(ctx, "ws://"+proxy.Addr()+"/ws", client.WithLogger(nil),
-		client.WithReconnect(client.Reconnect{MinDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond}),
-		client.WithOnSession(func(s client.Session) { sessions <- s }),
-		client.WithHandler("tick", k.handle))
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
 	id := receiveWithin(t, sessions, "the first session").ID
 	require.NoError(t, c.Call(ctx, "join", wszero.Params{"name": "Ada", "team": "red"}, nil))
 	proxy.SetBackend(strings.TrimPrefix(b.ts.URL, "http://"))
