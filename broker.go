@@ -121,11 +121,13 @@ func newNodeID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// WithBroker spreads the server over a cluster: Broadcast, BroadcastTo and
-// SendTo reach clients connected to every server that uses a broker on the
-// same network (NATS, with github.com/wszero/wszero/natsbroker), and client
-// IDs name the node they live on ("node.random"). Clients and Members stay
-// this server's own; CountMembers counts over the cluster.
+// WithBroker spreads the server over a cluster: broadcasts, SendTo,
+// SendToOne, Presence, OnPresence and resuming a session reach or see
+// clients connected to every server that uses a broker on the same
+// network (NATS with github.com/wszero/wszero/natsbroker, Redis with
+// github.com/wszero/wszero/redisbroker), and client IDs name the node they
+// live on ("node.random"). Clients, Members and Client stay this server's
+// own; CountMembers counts over the cluster.
 //
 // The server starts the broker in New and closes it at the end of Shutdown;
 // do not share one broker between servers. New panics if the broker cannot

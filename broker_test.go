@@ -146,9 +146,12 @@ func TestBrokerCarriesBroadcastsGroupsAndSendsBetweenServers(t *testing.T) {
 	require.Equal(t, []string{"red"}, b2.changes(), "the first member here, once")
 	require.NoError(t, s1.BroadcastTo("red", "team", nil))
 	require.Equal(t, map[string]any{"op": "team"}, p2.read())
-	n, err := s1.CountMembers(context.Background(), "red")
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	// The join's presence signal goes s2 → s1, with no order against
+	// the broadcast that went the other way: wait for it.
+	eventuallyTrue(t, func() bool {
+		n, err := s1.CountMembers(context.Background(), "red")
+		return err == nil && n == 1
+	})
 	require.Empty(t, s1.Members("red"))
 
 	require.NoError(t, s1.SendTo(c2.ID(), "direct", Params{"x": "y"}))

@@ -141,12 +141,6 @@ func testSilent(t *testing.T, su *suite) {
 	}
 }
 
-// whyNoTunnel is what a server says of a resume on another node while
-// its broker has no way to reach the node that holds the session. Until
-// the tunnel over Broker.Signal is written, every broker's resume ends
-// there.
-const whyNoTunnel = "is not a wszero.Tunneler"
-
 // testResume: a session client whose connection to one node drops comes
 // back to another (a load balancer without sticky sessions) and resumes
 // its session there: the same ID and groups; what its group and it were
@@ -189,9 +183,6 @@ func testResume(t *testing.T, su *suite) {
 	sessions := c.sessions.wait(t, "the client's session after it reconnected", func(list []client.Session) bool { return len(list) >= 2 })
 	s := sessions[1]
 	if !s.Resumed {
-		if strings.Contains(s.Why, whyNoTunnel) {
-			t.Skipf("unfinished: the tunnel over Broker.Signal (internal/nodetunnel) that carries a resume to the session's node is not written yet; node %s says: %s", next.name, s.Why)
-		}
 		t.Fatalf("the client reconnected to node %s and did not resume its session of node %s: %s", next.name, home.name, s.Why)
 	}
 	if s.ID != c.id {
