@@ -214,10 +214,8 @@ func (s *Server) leaveGroupLocked(c *Client, group string) {
 	}
 	delete(members, c)
 	delete(s.groupSnaps, group)
-	c.mu.Lock()
-	joined := c.groups[group]
-	c.mu.Unlock()
-	s.presence.left(c, group, joined)
+	// c.groups changes only under s.mu, which is held: no c.mu to read it.
+	s.presence.left(c, group, c.groups[group])
 	s.raiseGroupOp(protocol.OpLeave, c, group)
 	if len(members) == 0 && members != nil {
 		delete(s.groups, group)

@@ -47,7 +47,7 @@ const (
 // Signal hands a signal from another node to the part of the server it is
 // for.
 func (n brokerNode) Signal(from string, msg []byte) {
-	if len(msg) == 0 || from == n.s.node || NodeOf(from+".x") != from {
+	if len(msg) == 0 || from == n.s.node || !validNodeID(from) {
 		return
 	}
 	switch msg[0] {

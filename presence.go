@@ -71,6 +71,14 @@ const (
 	CameBack                         // CameBack: it resumed
 )
 
+// awayKind is the change of a member that is now away, or not.
+func awayKind(away bool) PresenceKind {
+	if away {
+		return WentAway
+	}
+	return CameBack
+}
+
 // String returns "joined", "left", "away" or "back".
 func (k PresenceKind) String() string {
 	switch k {
@@ -229,7 +237,7 @@ func (s *Server) startPresence() {
 // clients have left.
 func (p *presence) stopPresence() {
 	p.mu.Lock()
-	if p.stopped || p.stop == nil {
+	if p.stopped {
 		p.mu.Unlock()
 		return
 	}
@@ -360,7 +368,7 @@ func (p *presence) awayChanged(c *Client) {
 		return
 	}
 	c.mu.Lock()
-	away, groups := c.link == nil, maps2slice(c.groups)
+	away, groups := c.link == nil, joinedGroups(c.groups)
 	c.mu.Unlock()
 	if away == c.toldAway {
 		return
@@ -372,21 +380,20 @@ func (p *presence) awayChanged(c *Client) {
 	if s.clustered {
 		p.send("", presenceMessage{Kind: msgClient, Client: c.id, Away: away})
 	}
-	kind := CameBack
-	if away {
-		kind = WentAway
-	}
 	for _, g := range groups {
-		p.local(kind, c, g.name, g.joined)
+		p.local(awayKind(away), c, g.name, g.joined)
 	}
 }
 
+// groupJoined is a group a client is in, and when it joined.
 type groupJoined struct {
 	name   string
 	joined time.Time
 }
 
-func maps2slice(groups map[string]time.Time) []groupJoined {
+// joinedGroups lists a client's groups (Client.groups), for use once its
+// lock is let go.
+func joinedGroups(groups map[string]time.Time) []groupJoined {
 	out := make([]groupJoined, 0, len(groups))
 	for g, at := range groups {
 		out = append(out, groupJoined{g, at})
@@ -548,13 +555,8 @@ func (p *presence) applyLocked(node string, st *peerState, m presenceMessage) []
 			st.clients[m.Client] = cl
 		}
 		cl.identity, cl.away = m.Identity, m.Away
-		g := st.groups[m.Group]
-		if g == nil {
-			g = map[string]time.Time{}
-			st.groups[m.Group] = g
-		}
 		at := time.UnixMilli(m.Joined)
-		g[m.Client] = at
+		st.join(m.Group, m.Client, at)
 		delete(p.rings, m.Group)
 		return p.changeLocked(Joined, node, m.Group, m.Client, cl, at)
 	case msgLeave:
@@ -579,19 +581,25 @@ func (p *presence) applyLocked(node string, st *peerState, m presenceMessage) []
 			return nil
 		}
 		cl.away = m.Away
-		kind := CameBack
-		if m.Away {
-			kind = WentAway
-		}
 		var changes []PresenceChange
 		for group, members := range st.groups {
 			if at, in := members[m.Client]; in {
-				changes = append(changes, p.changeLocked(kind, node, group, m.Client, cl, at)...)
+				changes = append(changes, p.changeLocked(awayKind(m.Away), node, group, m.Client, cl, at)...)
 			}
 		}
 		return changes
 	}
 	return nil
+}
+
+// join records that client joined group at the time given.
+func (st *peerState) join(group, client string, at time.Time) {
+	members := st.groups[group]
+	if members == nil {
+		members = map[string]time.Time{}
+		st.groups[group] = members
+	}
+	members[client] = at
 }
 
 // inAny reports whether client is in any group of st. Clients are
@@ -634,12 +642,7 @@ func (p *presence) snapshotPartLocked(node string, n *peerNode, m presenceMessag
 	for _, sm := range m.Members {
 		n.building.clients[sm.Client] = &peerClient{identity: sm.Identity, away: sm.Away}
 		for g, at := range sm.Groups {
-			members := n.building.groups[g]
-			if members == nil {
-				members = map[string]time.Time{}
-				n.building.groups[g] = members
-			}
-			members[sm.Client] = time.UnixMilli(at)
+			n.building.join(g, sm.Client, time.UnixMilli(at))
 		}
 	}
 	if !m.Last {
@@ -678,7 +681,7 @@ func (p *presence) notifyLocked() {
 // diff returns the changes from a node's old state to its new one.
 func diff(node string, old, now peerState) []PresenceChange {
 	var changes []PresenceChange
-	member := func(st peerState, group, id string, at time.Time) Member {
+	member := func(st peerState, id string, at time.Time) Member {
 		m := Member{ID: id, Node: node, Joined: at}
 		if cl := st.clients[id]; cl != nil {
 			m.Identity, m.Away = cl.identity, cl.away
@@ -688,23 +691,19 @@ func diff(node string, old, now peerState) []PresenceChange {
 	for group, members := range old.groups {
 		for id, at := range members {
 			if _, still := now.groups[group][id]; !still {
-				changes = append(changes, PresenceChange{Kind: Left, Group: group, Member: member(old, group, id, at)})
+				changes = append(changes, PresenceChange{Kind: Left, Group: group, Member: member(old, id, at)})
 			}
 		}
 	}
 	for group, members := range now.groups {
 		for id, at := range members {
 			was, had := old.groups[group][id]
-			m := member(now, group, id, at)
+			m := member(now, id, at)
 			switch {
 			case !had || !was.Equal(at):
 				changes = append(changes, PresenceChange{Kind: Joined, Group: group, Member: m})
 			case old.clients[id] != nil && old.clients[id].away != m.Away:
-				kind := CameBack
-				if m.Away {
-					kind = WentAway
-				}
-				changes = append(changes, PresenceChange{Kind: kind, Group: group, Member: m})
+				changes = append(changes, PresenceChange{Kind: awayKind(m.Away), Group: group, Member: m})
 			}
 		}
 	}
@@ -727,7 +726,7 @@ func (p *presence) sendSnapshot(node string) {
 	s.mu.RLock()
 	for c := range s.clientsInGroupsLocked() {
 		c.mu.Lock()
-		groups := maps2slice(c.groups)
+		groups := joinedGroups(c.groups)
 		c.mu.Unlock()
 		sm := snapshotMember{Client: c.id, Identity: c.identityJSON(), Away: c.toldAway, Groups: map[string]int64{}}
 		size += len(sm.Client) + len(sm.Identity) + 32
